@@ -1,0 +1,128 @@
+"""Typed DataFrame <-> CSV text. Strings round-trip exactly: missing is an empty field, the empty
+string is a lone backslash, and a value starting with a backslash gets one more."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from storage.errors import CorruptFile
+from storage.tables import Column, ColumnType, Table
+
+TEXT_TYPES = (ColumnType.STRING, ColumnType.JSON, ColumnType.DATE, ColumnType.DATETIME)
+# pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it.
+_ROUND_TRIP: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {
+    "float_precision": "round_trip"}
+_DTYPES = {ColumnType.INT: "Int64", ColumnType.FLOAT: "float64", ColumnType.BOOL: "boolean"}
+
+
+def frame_dtype(column: Column) -> str:
+    return _DTYPES.get(column.type, "object")
+
+
+def empty_frame(table: Table, extra: Sequence[str] = ()) -> pd.DataFrame:
+    data = {c.name: pd.Series([], dtype=frame_dtype(c)) for c in table.all_columns}
+    data.update({name: pd.Series([], dtype="object") for name in extra})
+    return pd.DataFrame(data)
+
+
+def encode_text(series: pd.Series) -> pd.Series:
+    """Object column of str/None -> CSV-safe text."""
+    values = series.astype(object)
+    present = values.notna()
+    text = values.where(present, "").astype(str)
+    escape = present & (text.eq("") | text.str.startswith("\\"))
+    return text.where(~escape, "\\" + text)
+
+
+def decode_text(series: pd.Series) -> pd.Series:
+    text = series.astype(object)
+    text = text.where(text.notna(), "")
+    missing = text.eq("")
+    escaped = text.str.startswith("\\").fillna(False).astype(bool)
+    decoded = text.where(~escaped, text.str.slice(1))
+    return decoded.where(~missing, None).astype(object)
+
+
+def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
+    lowered = series.astype(object).where(series.notna(), "").astype(str).str.lower()
+    bad = ~lowered.isin(["true", "false", ""])
+    if bad.any():
+        raise CorruptFile(f"{path}: column {name} holds {series[bad].iloc[0]!r}, not true/false",
+                          path=str(path), field=name)
+    return lowered.map({"true": True, "false": False, "": pd.NA}).astype("boolean")
+
+
+def read_frame(path: Path, table: Table, *, add_missing: bool = True) -> pd.DataFrame:
+    """Parse one CSV file into typed columns, adding any definition column the file lacks."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return empty_frame(table)
+    if not raw.strip():
+        return empty_frame(table)
+    try:
+        header = pd.read_csv(io.BytesIO(raw), nrows=0).columns.tolist()
+        known = {c.name: c for c in table.all_columns}
+        dtypes = {n: ("str" if n not in known or known[n].type in TEXT_TYPES
+                      or known[n].type is ColumnType.BOOL else frame_dtype(known[n]))
+                  for n in header}
+        na = {n: [""] for n in header if dtypes[n] != "str"}
+        frame = pd.read_csv(io.BytesIO(raw), dtype=dtypes, keep_default_na=False, na_values=na,
+                            encoding="utf-8", **_ROUND_TRIP)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        detail = str(error).splitlines()[0][:200]
+        raise CorruptFile(f"{path} is not a valid {table.name} CSV: {detail}",
+                          path=str(path), table=table.name) from None
+    for name in header:
+        column = known.get(name)
+        if column is not None and column.type is ColumnType.BOOL:
+            frame[name] = _bool_from_text(frame[name], path, name)
+        elif dtypes[name] == "str":
+            frame[name] = decode_text(frame[name])
+    if not add_missing:
+        return frame
+    for column in table.all_columns:
+        if column.name not in frame.columns:
+            frame[column.name] = pd.Series([None] * len(frame), dtype=frame_dtype(column))
+    ordered = table.headers + [n for n in header if n not in known]
+    return frame[ordered]
+
+
+def write_csv_text(frame: pd.DataFrame, table: Table, handle: Any) -> None:
+    """Write the frame as CSV to an open binary handle."""
+    out = pd.DataFrame(index=frame.index)
+    known = {c.name: c for c in table.all_columns}
+    for name in frame.columns:
+        column = known.get(name)
+        series = frame[name]
+        if column is None or column.type in TEXT_TYPES:
+            out[name] = encode_text(series)
+        elif column.type is ColumnType.BOOL:
+            out[name] = series.astype("boolean").map({True: "true", False: "false"}).astype(object)
+        else:
+            out[name] = series
+    out.to_csv(handle, index=False, lineterminator="\n", encoding="utf-8")
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def datetime_text(values: pd.Series) -> pd.Series:
+    """UTC timestamps -> canonical ISO text: seconds always, microseconds only when set."""
+    stamps = pd.to_datetime(values, utc=True)
+    array = stamps.to_numpy(dtype="datetime64[us]")
+    whole = np.datetime_as_string(array, unit="s")
+    fine = np.datetime_as_string(array, unit="us")
+    has_fraction = (stamps.dt.microsecond != 0).to_numpy()
+    text = np.where(has_fraction, fine, whole)
+    result = pd.Series([t + "Z" for t in text], index=values.index, dtype=object)
+    return result.where(stamps.notna().to_numpy(), None)

@@ -1,0 +1,211 @@
+"""The repository contract. All versioning and error logic lives here; backends supply a unit of
+work with four primitives (fetch, put, remove, scan) and their own lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from storage.errors import AlreadyExists, Conflict, NotFound, ValidationError
+from storage.tables import BOOKKEEPING, Table
+from storage.values import Row, key_of, normalize_key, to_json_value, validate_row
+
+Key = tuple[Any, ...]
+MAX_PAGE = 10_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    next_cursor: str | None = None
+
+
+@dataclass
+class Unit(ABC):
+    """One atomic read-modify-write against a backend, open for the length of a `with` block."""
+
+    table: Table
+    written: list[Row] = field(default_factory=list)
+
+    @abstractmethod
+    def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]: ...
+
+    @abstractmethod
+    def put(self, rows: Sequence[Row], existing: set[Key]) -> None: ...
+
+    @abstractmethod
+    def remove(self, keys: Sequence[Key]) -> int: ...
+
+
+def encode_cursor(key: Key) -> str:
+    return base64.urlsafe_b64encode(json.dumps([to_json_value(v) for v in key]).encode()).decode()
+
+
+def decode_cursor(table: Table, cursor: str) -> Key:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return normalize_key(table, tuple(parts))
+    except (ValueError, TypeError):
+        raise ValidationError(f"{table.name}: cursor {cursor[:40]!r} is not one this API issued",
+                              table=table.name, field="cursor") from None
+
+
+class Repository(ABC):
+    """get / list / add / update / upsert / upsert_many / delete over one table."""
+
+    backend_name = "abstract"
+
+    def __init__(self, table: Table, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.table = table
+        self.clock = clock
+
+    # -- primitives a backend supplies ---------------------------------------------------------
+    @abstractmethod
+    def transaction(self, deadline: float | None = None) -> AbstractContextManager[Unit]: ...
+
+    @abstractmethod
+    def scan(self, filters: Mapping[str, Any], after: Key | None, limit: int,
+             deadline: float | None = None) -> list[Row]:
+        """Rows matching equality filters with key > after, in key order."""
+
+    def initialize(self) -> None:
+        """Create what the backend needs (folders, tables); safe to call twice."""
+
+    def shutdown(self) -> None:
+        """Release connections and handles."""
+
+    @abstractmethod
+    def health(self) -> dict[str, Any]: ...
+
+    # -- the contract --------------------------------------------------------------------------
+    def get(self, key: Any, *, deadline: float | None = None) -> Row | None:
+        wanted = normalize_key(self.table, key)
+        with self.transaction(deadline) as unit:
+            return unit.fetch([wanted]).get(wanted)
+
+    def list(self, filters: Mapping[str, Any] | None = None, limit: int = 100,
+             cursor: str | None = None, *, deadline: float | None = None) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be 1..{MAX_PAGE}", table=self.table.name,
+                                  field="limit")
+        clean = validate_row(self.table, dict(filters or {}), partial=True)
+        after = decode_cursor(self.table, cursor) if cursor else None
+        rows = self.scan(clean, after, limit + 1, deadline)
+        if len(rows) > limit:
+            return Page(rows[:limit], encode_cursor(key_of(self.table, rows[limit - 1])))
+        return Page(rows)
+
+    def iterate(self, filters: Mapping[str, Any] | None = None, page_size: int = 1000
+                ) -> Iterator[Row]:
+        cursor: str | None = None
+        while True:
+            page = self.list(filters, page_size, cursor)
+            yield from page.rows
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def add(self, row: Mapping[str, Any], *, deadline: float | None = None) -> Row:
+        clean = validate_row(self.table, row)
+        key = key_of(self.table, clean)
+        with self.transaction(deadline) as unit:
+            if unit.fetch([key]):
+                raise AlreadyExists(f"{self.table.name} {_show(key)} already exists",
+                                    table=self.table.name, key=_show(key))
+            stored = self._stamp(clean, None)
+            unit.put([stored], set())
+            return stored
+
+    def update(self, key: Any, partial: Mapping[str, Any], *,
+               deadline: float | None = None) -> Row:
+        wanted = normalize_key(self.table, key)
+        changes = validate_row(self.table, partial, partial=True)
+        if any(changes.get(name, part) != part
+               for name, part in zip(self.table.key, wanted, strict=True)):
+            raise ValidationError(f"{self.table.name}: an update cannot change the key",
+                                  table=self.table.name, field=self.table.key[0])
+        with self.transaction(deadline) as unit:
+            old = unit.fetch([wanted]).get(wanted)
+            if old is None:
+                raise NotFound(f"{self.table.name} {_show(wanted)} does not exist",
+                               table=self.table.name, key=_show(wanted))
+            self._check_version(wanted, old, partial.get("version"))
+            merged = {name: old[name] for name in self._data_columns()} | changes
+            stored = self._stamp(merged, old)
+            if stored is not old:
+                unit.put([stored], {wanted})
+            return stored
+
+    def upsert(self, row: Mapping[str, Any], *, deadline: float | None = None) -> Row:
+        return self._upsert([row], deadline)[0]
+
+    def upsert_many(self, rows: Iterable[Mapping[str, Any]], *,
+                    deadline: float | None = None) -> int:
+        return len(self._upsert(list(rows), deadline))
+
+    def delete(self, key: Any, *, deadline: float | None = None) -> bool:
+        wanted = normalize_key(self.table, key)
+        with self.transaction(deadline) as unit:
+            return unit.remove([wanted]) > 0
+
+    # -- shared logic ----------------------------------------------------------------------------
+    def _upsert(self, rows: list[Mapping[str, Any]], deadline: float | None) -> list[Row]:
+        clean = [(validate_row(self.table, row), row.get("version")) for row in rows]
+        keys = [key_of(self.table, row) for row, _ in clean]
+        results: list[Row] = []
+        with self.transaction(deadline) as unit:
+            existing = unit.fetch(list(dict.fromkeys(keys)))
+            before = set(existing)
+            changed: dict[Key, Row] = {}
+            for (row, expected), key in zip(clean, keys, strict=True):
+                old = existing.get(key)
+                self._check_version(key, old, expected)
+                stored = self._stamp(row, old)
+                if stored is not old:
+                    existing[key] = changed[key] = stored
+                results.append(stored)
+            if changed:
+                unit.put(list(changed.values()), before & set(changed))
+        return results
+
+    def _data_columns(self) -> list[str]:
+        return [column.name for column in self.table.columns]
+
+    def _stamp(self, data: Row, old: Row | None) -> Row:
+        """Add bookkeeping; an unchanged row is returned as the same object (nothing to write)."""
+        if old is not None and all(old.get(n) == data.get(n) for n in self._data_columns()):
+            return old
+        now = self.clock()
+        return {
+            **data,
+            "createdAt": old["createdAt"] if old and old.get("createdAt") else now,
+            "updatedAt": now,
+            "version": (old.get("version") or 0) + 1 if old else 1,
+        }
+
+    def _check_version(self, key: Key, old: Row | None, expected: Any) -> None:
+        if expected is None:
+            return
+        current = old.get("version") if old else None
+        if current != expected:
+            raise Conflict(
+                f"{self.table.name} {_show(key)} is at version {current}, not {expected}: "
+                "it changed since you read it", table=self.table.name, key=_show(key))
+
+
+def _show(key: Key) -> str:
+    return "/".join(str(part) for part in key)
+
+
+def strip_bookkeeping(row: Mapping[str, Any]) -> Row:
+    return {name: value for name, value in row.items() if name not in BOOKKEEPING}

@@ -1,0 +1,67 @@
+"""Canonical rows <-> frame form (dates, timestamps and JSON as text; ints nullable)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from storage.csv.codec import json_text
+from storage.tables import ColumnType, Table
+from storage.values import Row, parse_datetime
+
+
+def datetime_to_text(value: datetime) -> str:
+    utc = parse_datetime(value)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def cell_to_frame(kind: ColumnType, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind is ColumnType.DATE and isinstance(value, date):
+        return value.isoformat()
+    if kind is ColumnType.DATETIME and isinstance(value, datetime):
+        return datetime_to_text(value)
+    if kind is ColumnType.JSON:
+        return json_text(value)
+    return value
+
+
+def cell_from_frame(kind: ColumnType, value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if kind is ColumnType.DATE:
+        return date.fromisoformat(value)
+    if kind is ColumnType.DATETIME:
+        return parse_datetime(value)
+    if kind is ColumnType.JSON:
+        return json.loads(value)
+    if kind is ColumnType.INT:
+        return int(value)
+    if kind is ColumnType.FLOAT:
+        return float(value)
+    if kind is ColumnType.BOOL:
+        return bool(value)
+    return value
+
+
+def rows_to_frame(table: Table, rows: Sequence[Row]) -> pd.DataFrame:
+    from storage.csv.storage import as_frame
+
+    columns = table.all_columns
+    data = {c.name: [cell_to_frame(c.type, row.get(c.name)) for row in rows] for c in columns}
+    return as_frame(table, pd.DataFrame(data))
+
+
+def frame_to_rows(table: Table, frame: pd.DataFrame) -> list[Row]:
+    kinds = {column.name: column.type for column in table.all_columns}
+    names = [name for name in frame.columns if name in kinds]
+    records = frame[names].astype(object).to_dict("records")
+    return [{name: cell_from_frame(kinds[name], record[name]) for name in names}
+            for record in records]

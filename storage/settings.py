@@ -1,0 +1,172 @@
+"""The one settings object: read once from `TRAINLOG_*` variables, then passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.errors import ConfigurationError
+
+PREFIX = "TRAINLOG_"
+
+# name: (default, meaning). The single place every default lives; `trainlog doctor --settings`
+# and docs/configuration.md print this table. A default of None means "derived" (see meaning).
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "home": (".trainlog", "base folder for every embedded default (relative to the working dir)"),
+    "broker_url": (None, "Celery broker URL; unset = embedded filesystem broker under the home"),
+    "result_backend": (None, "result backend; unset = the Redis broker's URL, else SQLite"),
+    "database_url": (None, "SQLAlchemy URL; unset = sqlite file <home>/trainlog.sqlite"),
+    "data_dir": (None, "CSV folder; unset = <home>/data"),
+    "export_dir": (None, "session JSON folder; unset = <home>/exports"),
+    "import_dir": (None, "the only tree import_sessions may read; unset = <home>/imports"),
+    "timezone": ("UTC", "IANA timezone of the beat schedule"),
+    "lock_timeout": (10.0, "seconds to wait for a CSV lock before LockTimeout"),
+    "task_soft_time_limit": (240, "seconds before a task gets SoftTimeLimitExceeded"),
+    "task_time_limit": (300, "hard task time limit in seconds (the worker kills the child)"),
+    "visibility_timeout": (330, "Redis redelivery delay in seconds; must exceed task_time_limit"),
+    "result_expires": (86400, "seconds task results are kept"),
+    "max_retries": (5, "retries of a transient failure before the task fails"),
+    "retry_backoff_max": (60, "cap in seconds of the exponential retry backoff"),
+    "nightly_rollup_hour": (2, "hour (0-23, in TRAINLOG_TIMEZONE) of the nightly rollup"),
+    "ctl_days": (42.0, "chronic training load time constant in days"),
+    "atl_days": (7.0, "acute training load time constant in days"),
+    "max_payload_bytes": (1_000_000, "largest accepted session payload, in bytes of JSON"),
+    "flower_user": ("admin", "Flower basic-auth user"),
+    "flower_password": (None, "Flower basic-auth password; Flower refuses to start without one"),
+    "table_backends": ("", "overrides of table placement, e.g. 'activities=sql,goals=sql'"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of trainlog; build with `load_settings()` or `Settings.for_home(path)`."""
+
+    home: Path
+    broker_url: str | None
+    result_backend: str | None
+    database_url: str
+    data_dir: Path
+    export_dir: Path
+    import_dir: Path
+    timezone: str = "UTC"
+    lock_timeout: float = 10.0
+    task_soft_time_limit: int = 240
+    task_time_limit: int = 300
+    visibility_timeout: int = 330
+    result_expires: int = 86400
+    max_retries: int = 5
+    retry_backoff_max: int = 60
+    nightly_rollup_hour: int = 2
+    ctl_days: float = 42.0
+    atl_days: float = 7.0
+    max_payload_bytes: int = 1_000_000
+    flower_user: str = "admin"
+    flower_password: str | None = None
+    table_backends: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_home(cls, home: Path | str, **overrides: Any) -> Settings:
+        """Embedded defaults rooted at `home` (tests and the demo use this)."""
+        return load_settings({PREFIX + "HOME": str(home)}).with_(**overrides)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def broker_is_embedded(self) -> bool:
+        return self.broker_url is None or self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home / "broker"
+
+    def backend_for(self, table: str, default: str) -> str:
+        return self.table_backends.get(table, default)
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} must be greater than 0")
+    return value
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} must not be negative")
+    return value
+
+
+def _parse_timezone(name: str, raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{PREFIX}{name.upper()}={raw!r} is not an IANA timezone (e.g. Europe/Berlin)"
+        ) from None
+    return raw
+
+
+def _parse_backends(name: str, raw: str) -> dict[str, str]:
+    placements: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        table, _, backend = item.partition("=")
+        if backend not in ("csv", "sql"):
+            raise ConfigurationError(
+                f"{PREFIX}{name.upper()}: {item!r} must look like 'table=csv' or 'table=sql'"
+            )
+        placements[table.strip()] = backend
+    return placements
+
+
+_PARSERS: dict[type | str, Callable[[str, str], Any]] = {float: _parse_float, int: _parse_int}
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(PREFIX + name.upper())
+    return raw if raw not in (None, "") else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment once; every problem is a ConfigurationError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, (default, _meaning) in DEFAULTS.items():
+        raw = _read(env, name)
+        if raw is None:
+            values[name] = default
+        elif name == "timezone":
+            values[name] = _parse_timezone(name, raw)
+        elif name == "table_backends":
+            values[name] = _parse_backends(name, raw)
+        elif isinstance(default, bool | str) or default is None:
+            values[name] = raw
+        else:
+            values[name] = _PARSERS[type(default)](name, raw)
+    if isinstance(values["table_backends"], str):
+        values["table_backends"] = _parse_backends("table_backends", values["table_backends"])
+    home = Path(values["home"]).expanduser().absolute()
+    values["home"] = home
+    values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
+    for folder, sub in (("data_dir", "data"), ("export_dir", "exports"), ("import_dir", "imports")):
+        values[folder] = Path(values[folder] or home / sub).expanduser().absolute()
+    if values["nightly_rollup_hour"] > 23:
+        raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
+    if values["visibility_timeout"] <= values["task_time_limit"]:
+        raise ConfigurationError(
+            f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s) must exceed "
+            f"{PREFIX}TASK_TIME_LIMIT ({values['task_time_limit']}s), or Redis hands a running "
+            "task to a second worker"
+        )
+    return Settings(**values)

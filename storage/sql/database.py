@@ -1,0 +1,117 @@
+"""The SQL engine from the settings, transactions with per-call deadlines, and health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from storage.errors import ConfigurationError
+from storage.sql.errors import translated
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True,
+                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """Pooled, pre-pinged engine; SQLite in WAL mode with a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError(f"TRAINLOG_DATABASE_URL={url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise ConfigurationError(
+        f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql")
+
+
+class Database:
+    """One engine; `transaction()` yields a connection, committed on success."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, deadline: float | None = None, *, write: bool = False,
+                    lock_key: str | None = None, table: str | None = None
+                    ) -> Iterator[Connection]:
+        """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
+
+        Writers are serialised per `lock_key`: a PostgreSQL transaction advisory lock, or
+        SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file)."""
+        with translated(table):
+            options = {"sqlite_begin": "IMMEDIATE"} if write else {}
+            with self.engine.connect().execution_options(**options) as connection:
+                with connection.begin():
+                    if self.dialect == "postgresql":
+                        if deadline is not None:
+                            ms = max(int(deadline * 1000), 1)
+                            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+                        if write and lock_key:
+                            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                               {"k": lock_key})
+                    with self._sqlite_deadline(connection, deadline):
+                        yield connection
+
+    @contextmanager
+    def _sqlite_deadline(self, connection: Connection, deadline: float | None) -> Iterator[None]:
+        if self.dialect != "sqlite" or deadline is None:
+            yield
+            return
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        stop_at = time.monotonic() + deadline
+        raw.set_progress_handler(lambda: int(time.monotonic() > stop_at), 1000)
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None, *,
+               deadline: float | None = None) -> Any:
+        with self.transaction(deadline) as connection:
+            return connection.execute(text(sql), params or {}).scalar()
+
+    def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        self.scalar("SELECT 1", deadline=5)
+        return {"backend": self.dialect, "ok": True,
+                "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                "url": self.engine.url.render_as_string(hide_password=True)}
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,44 @@
+"""SQL tables built from the declarative definitions (Alembic revisions are generated from this)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlalchemy as sa
+
+from storage.tables import DEFINITIONS, Column, ColumnType, Table
+
+_TYPES: dict[ColumnType, sa.types.TypeEngine] = {
+    ColumnType.STRING: sa.Text(),
+    ColumnType.INT: sa.BigInteger(),
+    ColumnType.FLOAT: sa.Double(),
+    ColumnType.BOOL: sa.Boolean(),
+    ColumnType.DATE: sa.Date(),
+    ColumnType.DATETIME: sa.DateTime(timezone=True),
+    ColumnType.JSON: sa.JSON(),
+}
+
+
+def _sql_column(table: Table, column: Column) -> sa.Column:
+    is_key = column.name in table.key
+    kind = sa.String(255) if is_key and column.type is ColumnType.STRING else _TYPES[column.type]
+    return sa.Column(column.name, kind, primary_key=is_key,
+                     nullable=not (is_key or column.required))
+
+
+@cache
+def sql_metadata() -> sa.MetaData:
+    """Every table definition as a SQLAlchemy table (built once; immutable afterwards)."""
+    metadata = sa.MetaData()
+    for table in DEFINITIONS:
+        sa.Table(table.name, metadata, *(_sql_column(table, c) for c in table.all_columns))
+    return metadata
+
+
+def sql_table(name: str) -> sa.Table:
+    return sql_metadata().tables[name]
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create every table that is missing. The one place SQL tables come into being."""
+    sql_metadata().create_all(engine)

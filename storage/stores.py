@@ -1,0 +1,57 @@
+"""The open storage of one process: CSV folder, SQL database and a repository per table."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from storage.csv.storage import CsvStorage
+from storage.repositories.base import Repository
+from storage.repositories.csv import CsvRepository
+from storage.repositories.sql import SqlRepository
+from storage.settings import Settings
+from storage.sql.database import Database
+from storage.sql.schema import create_schema
+from storage.sql.errors import translated
+from storage.tables import get_table
+
+
+class Stores:
+    """Built from the settings; opens the database lazily; `close()` releases it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.csv = CsvStorage(settings.data_dir, lock_timeout=settings.lock_timeout)
+        self._repositories: dict[str, Repository] = {}
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.settings.database_url)
+
+    def backend_of(self, name: str) -> str:
+        return self.settings.backend_for(name, get_table(name).backend)
+
+    def repository(self, name: str) -> Repository:
+        if name not in self._repositories:
+            table = get_table(name)
+            repo: Repository
+            if self.backend_of(name) == "sql":
+                repo = SqlRepository(table, self.database)
+            else:
+                repo = CsvRepository(table, self.csv)
+            self._repositories[name] = repo
+        return self._repositories[name]
+
+    def initialize(self) -> None:
+        """Create folders and the SQL schema (idempotent)."""
+        for folder in (self.settings.data_dir, self.settings.export_dir, self.settings.import_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        with translated():
+            create_schema(self.database.engine)
+
+    def health(self) -> dict[str, Any]:
+        return {"database": self.database.health(), "dataDir": str(self.csv.folder)}
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.dispose()

@@ -1,0 +1,167 @@
+"""Validation and coercion of row values to their canonical Python form, per column type."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.errors import ValidationError
+from storage.tables import BOOKKEEPING, Column, ColumnType, Table
+
+Row = dict[str, Any]
+MAX_STRING = 10_000
+
+
+def _fail(table: Table, column: Column, value: Any, why: str) -> ValidationError:
+    shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
+    return ValidationError(
+        f"{table.name}.{column.name}: {why} (got {shown})", table=table.name, field=column.name
+    )
+
+
+def parse_datetime(value: Any) -> datetime:
+    """ISO-8601 text or datetime -> aware UTC datetime; naive input is taken as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    else:
+        raise TypeError("not a datetime")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip()[:10]) if len(value.strip()) == 10 else (
+            date.fromisoformat(value.strip()))
+    raise TypeError("not a date")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError("not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def coerce_value(table: Table, column: Column, value: Any) -> Any:
+    """Return the canonical value of one cell or raise a VALIDATION error naming the field."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if column.required:
+            raise _fail(table, column, value, "is required")
+        return None
+    kind = column.type
+    try:
+        if kind is ColumnType.STRING:
+            if not isinstance(value, str):
+                raise TypeError("expected text")
+            if len(value) > MAX_STRING:
+                raise ValueError(f"longer than {MAX_STRING} characters")
+            if column.required and not value.strip():
+                raise ValueError("must not be empty")
+            result: Any = value
+        elif kind is ColumnType.INT:
+            number = _number(value)
+            if not number.is_integer():
+                raise ValueError("expected a whole number")
+            result = int(number)
+        elif kind is ColumnType.FLOAT:
+            result = _number(value)
+        elif kind is ColumnType.BOOL:
+            if isinstance(value, bool):
+                result = value
+            elif isinstance(value, str) and value.lower() in ("true", "false"):
+                result = value.lower() == "true"
+            else:
+                raise TypeError("expected true or false")
+        elif kind is ColumnType.DATE:
+            result = parse_date(value)
+        elif kind is ColumnType.DATETIME:
+            result = parse_datetime(value)
+        else:
+            json.dumps(value, allow_nan=False)
+            result = value
+    except ValidationError:
+        raise
+    except (TypeError, ValueError, OverflowError) as error:
+        raise _fail(table, column, value, f"is not a valid {kind} ({error})") from None
+    _check_range(table, column, result)
+    return result
+
+
+def _check_range(table: Table, column: Column, value: Any) -> None:
+    if column.choices is not None and value not in column.choices:
+        raise _fail(table, column, value, f"must be one of {', '.join(column.choices)}")
+    if column.minimum is not None and value < column.minimum:
+        raise _fail(table, column, value, f"must be at least {column.minimum:g}")
+    if column.maximum is not None and value > column.maximum:
+        raise _fail(table, column, value, f"must be at most {column.maximum:g}")
+    if column.timezone:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _fail(table, column, value, "is not an IANA timezone") from None
+
+
+def validate_row(table: Table, row: Mapping[str, Any], *, partial: bool = False) -> Row:
+    """Coerce a row to canonical values. Unknown fields are refused; bookkeeping is ignored."""
+    if not isinstance(row, Mapping):
+        raise ValidationError(f"{table.name}: a row must be an object, got {type(row).__name__}",
+                              table=table.name)
+    known = {column.name for column in table.columns}
+    unknown = sorted(set(row) - known - set(BOOKKEEPING))
+    if unknown:
+        raise ValidationError(f"{table.name}: unknown field {unknown[0]!r}", table=table.name,
+                              field=str(unknown[0]))
+    clean: Row = {}
+    for column in table.columns:
+        if column.name in row:
+            clean[column.name] = coerce_value(table, column, row[column.name])
+        elif not partial:
+            clean[column.name] = coerce_value(table, column, None)
+    return clean
+
+
+def key_of(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in table.key)
+
+
+def normalize_key(table: Table, key: Any) -> tuple[Any, ...]:
+    """Accept a scalar for one-column keys, a tuple, or a mapping; coerce each part."""
+    if isinstance(key, Mapping):
+        parts = tuple(key.get(name) for name in table.key)
+    elif isinstance(key, tuple | list):
+        parts = tuple(key)
+    else:
+        parts = (key,)
+    if len(parts) != len(table.key):
+        raise ValidationError(f"{table.name}: key needs {', '.join(table.key)}", table=table.name)
+    return tuple(
+        coerce_value(table, table.column(name), part)
+        for name, part in zip(table.key, parts, strict=True)
+    )
+
+
+def to_json_value(value: Any) -> Any:
+    """Canonical value -> JSON-friendly value (dates as ISO text)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def row_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_json_value(value) for name, value in row.items()}
