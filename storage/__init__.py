@@ -1,1 +1,1 @@
-"""Storage layer: table definitions, locked CSV files, SQL, repositories, sessions. No Celery here."""
+"""Storage layer: tables, locked CSV files, SQL, repositories, sessions. No Celery here."""

@@ -11,8 +11,8 @@ from storage.repositories.csv import CsvRepository
 from storage.repositories.sql import SqlRepository
 from storage.settings import Settings
 from storage.sql.database import Database
-from storage.sql.schema import create_schema
 from storage.sql.errors import translated
+from storage.sql.schema import create_schema
 from storage.tables import get_table
 
 

@@ -1,4 +1,4 @@
-"""Declarative table definitions: the single source for CSV headers, SQL schema, validation, docs."""
+"""Declarative table definitions: the one source of CSV headers, SQL schema, validation, docs."""
 
 from __future__ import annotations
 
@@ -60,8 +60,15 @@ class Table:
         raise KeyError(name)
 
 
-S, I, F, B, D, T, J = (ColumnType.STRING, ColumnType.INT, ColumnType.FLOAT, ColumnType.BOOL,
-                       ColumnType.DATE, ColumnType.DATETIME, ColumnType.JSON)
+S, I, F, B, D, T, J = (
+    ColumnType.STRING,
+    ColumnType.INT,
+    ColumnType.FLOAT,
+    ColumnType.BOOL,
+    ColumnType.DATE,
+    ColumnType.DATETIME,
+    ColumnType.JSON,
+)
 
 
 def _c(name: str, kind: ColumnType, **options: object) -> Column:
@@ -76,6 +83,7 @@ def _nonneg(name: str, kind: ColumnType = F, **options: object) -> Column:
     return _c(name, kind, minimum=0, **options)
 
 
+# fmt: off
 DEFINITIONS: tuple[Table, ...] = (
     Table("activities", ("activityId",), (
         _c("activityId", S, required=True), _c("athleteId", S, required=True),
@@ -160,7 +168,8 @@ DEFINITIONS: tuple[Table, ...] = (
     Table("session_sets", ("sessionId", "exerciseOrder", "kind", "position"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),
         _c("kind", S, required=True, choices=("warmup", "working")),
-        _c("position", I, required=True), _c("setNumber", I), _nonneg("weightKg"), _nonneg("repFull", I),
+        _c("position", I, required=True), _c("setNumber", I), _nonneg("weightKg"),
+        _nonneg("repFull", I),
         _nonneg("repPartial", I), _c("rpe", F), _c("repAssessment", S),
         _nonneg("actualRestMinutes"), _c("notes", S),
     ), backend="sql"),
@@ -169,6 +178,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("arguments", J), _c("errorCode", S), _c("error", S), _c("failedAt", T),
     ), backend="sql"),
 )
+# fmt: on
 
 TABLES: dict[str, Table] = {table.name: table for table in DEFINITIONS}
 CSV_LAYER_TABLES = tuple(table.name for table in DEFINITIONS if table.backend == "csv")
@@ -182,6 +192,7 @@ def get_table(name: str) -> Table:
         return TABLES[name]
     except KeyError:
         raise ValidationError(
-            f"unknown table {name!r}; known tables: {', '.join(sorted(TABLES))}", table=name,
+            f"unknown table {name!r}; known tables: {', '.join(sorted(TABLES))}",
+            table=name,
             field="table",
         ) from None

@@ -42,8 +42,11 @@ def parse_date(value: Any) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        return date.fromisoformat(value.strip()[:10]) if len(value.strip()) == 10 else (
-            date.fromisoformat(value.strip()))
+        return (
+            date.fromisoformat(value.strip()[:10])
+            if len(value.strip()) == 10
+            else (date.fromisoformat(value.strip()))
+        )
     raise TypeError("not a date")
 
 
@@ -118,13 +121,15 @@ def _check_range(table: Table, column: Column, value: Any) -> None:
 def validate_row(table: Table, row: Mapping[str, Any], *, partial: bool = False) -> Row:
     """Coerce a row to canonical values. Unknown fields are refused; bookkeeping is ignored."""
     if not isinstance(row, Mapping):
-        raise ValidationError(f"{table.name}: a row must be an object, got {type(row).__name__}",
-                              table=table.name)
+        raise ValidationError(
+            f"{table.name}: a row must be an object, got {type(row).__name__}", table=table.name
+        )
     known = {column.name for column in table.columns}
     unknown = sorted(set(row) - known - set(BOOKKEEPING))
     if unknown:
-        raise ValidationError(f"{table.name}: unknown field {unknown[0]!r}", table=table.name,
-                              field=str(unknown[0]))
+        raise ValidationError(
+            f"{table.name}: unknown field {unknown[0]!r}", table=table.name, field=str(unknown[0])
+        )
     clean: Row = {}
     for column in table.columns:
         if column.name in row:

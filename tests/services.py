@@ -12,7 +12,8 @@ import pytest
 
 REDIS_HOST = os.environ.get("TRAINLOG_TEST_REDIS_HOST", "127.0.0.1")
 PG_ADMIN_URL = os.environ.get(
-    "TRAINLOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    "TRAINLOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def in_ci() -> bool:

@@ -17,8 +17,9 @@ from storage.tables import Column, ColumnType, Table
 
 TEXT_TYPES = (ColumnType.STRING, ColumnType.JSON, ColumnType.DATE, ColumnType.DATETIME)
 # pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it.
-_ROUND_TRIP: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {
-    "float_precision": "round_trip"}
+_ROUND_TRIP: dict[str, Any] = (
+    {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+)
 _DTYPES = {ColumnType.INT: "Int64", ColumnType.FLOAT: "float64", ColumnType.BOOL: "boolean"}
 
 
@@ -32,30 +33,39 @@ def empty_frame(table: Table, extra: Sequence[str] = ()) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _encode_one(value: Any) -> str:
+    if value is None or value is pd.NA or value != value:  # None, NA or NaN: missing
+        return ""
+    text = str(value)
+    return "\\" + text if text == "" or text[0] == "\\" else text
+
+
+def _decode_one(text: Any) -> str | None:
+    if not isinstance(text, str) or text == "":
+        return None
+    return text[1:] if text[0] == "\\" else text
+
+
 def encode_text(series: pd.Series) -> pd.Series:
     """Object column of str/None -> CSV-safe text."""
-    values = series.astype(object)
-    present = values.notna()
-    text = values.where(present, "").astype(str)
-    escape = present & (text.eq("") | text.str.startswith("\\"))
-    return text.where(~escape, "\\" + text)
+    values = [_encode_one(v) for v in series.to_numpy(dtype=object)]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def decode_text(series: pd.Series) -> pd.Series:
-    text = series.astype(object)
-    text = text.where(text.notna(), "")
-    missing = text.eq("")
-    escaped = text.str.startswith("\\").fillna(False).astype(bool)
-    decoded = text.where(~escaped, text.str.slice(1))
-    return decoded.where(~missing, None).astype(object)
+    values = [_decode_one(v) for v in series.to_numpy(dtype=object)]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
     lowered = series.astype(object).where(series.notna(), "").astype(str).str.lower()
     bad = ~lowered.isin(["true", "false", ""])
     if bad.any():
-        raise CorruptFile(f"{path}: column {name} holds {series[bad].iloc[0]!r}, not true/false",
-                          path=str(path), field=name)
+        raise CorruptFile(
+            f"{path}: column {name} holds {series[bad].iloc[0]!r}, not true/false",
+            path=str(path),
+            field=name,
+        )
     return lowered.map({"true": True, "false": False, "": pd.NA}).astype("boolean")
 
 
@@ -71,21 +81,33 @@ def read_frame(path: Path, table: Table, *, add_missing: bool = True) -> pd.Data
     try:
         header = pd.read_csv(io.BytesIO(raw), nrows=0).columns.tolist()
         known = {c.name: c for c in table.all_columns}
-        dtypes = {n: ("str" if n not in known or known[n].type in TEXT_TYPES
-                      or known[n].type is ColumnType.BOOL else frame_dtype(known[n]))
-                  for n in header}
-        na = {n: [""] for n in header if dtypes[n] != "str"}
-        frame = pd.read_csv(io.BytesIO(raw), dtype=dtypes, keep_default_na=False, na_values=na,
-                            encoding="utf-8", **_ROUND_TRIP)
+        dtypes = {
+            n: (
+                "object"
+                if n not in known or known[n].type in TEXT_TYPES or known[n].type is ColumnType.BOOL
+                else frame_dtype(known[n])
+            )
+            for n in header
+        }
+        na = {n: [""] for n in header if dtypes[n] != "object"}
+        frame = pd.read_csv(
+            io.BytesIO(raw),
+            dtype=dtypes,
+            keep_default_na=False,
+            na_values=na,
+            encoding="utf-8",
+            **_ROUND_TRIP,
+        )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
         detail = str(error).splitlines()[0][:200]
-        raise CorruptFile(f"{path} is not a valid {table.name} CSV: {detail}",
-                          path=str(path), table=table.name) from None
+        raise CorruptFile(
+            f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
+        ) from None
     for name in header:
         column = known.get(name)
         if column is not None and column.type is ColumnType.BOOL:
             frame[name] = _bool_from_text(frame[name], path, name)
-        elif dtypes[name] == "str":
+        elif dtypes[name] == "object":
             frame[name] = decode_text(frame[name])
     if not add_missing:
         return frame

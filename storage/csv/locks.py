@@ -1,4 +1,4 @@
-"""Sidecar lock files (`<name>.csv.lock`): the data file is replaced, so it cannot carry the lock."""
+"""Sidecar lock files (`<name>.csv.lock`): the data file is replaced, so it can't hold a lock."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def acquire_lock(
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, mode)
     except OSError as error:
-        raise Unavailable(f"cannot open lock file {lock_path}: {error.strerror}",
-                          path=str(lock_path)) from None
+        raise Unavailable(
+            f"cannot open lock file {lock_path}: {error.strerror}", path=str(lock_path)
+        ) from None
     handle = os.fdopen(fd, "r+")
     flags = portalocker.LockFlags.EXCLUSIVE if exclusive else portalocker.LockFlags.SHARED
     deadline = time.monotonic() + timeout
@@ -36,10 +37,11 @@ def acquire_lock(
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
                         f"could not lock {lock_path.with_suffix('')} within {timeout:g}s: "
-                        "another process holds it", path=str(lock_path.with_suffix(""))
+                        "another process holds it",
+                        path=str(lock_path.with_suffix("")),
                     ) from None
                 time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-                pause = min(pause * 2, 0.05)
+                pause = min(pause * 2, 0.01)
         yield
     finally:
         handle.close()  # closing the descriptor releases the lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -37,11 +38,13 @@ class CsvStorage:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise Unavailable(f"cannot create CSV folder {self.folder}: {error.strerror}",
-                              path=str(self.folder)) from None
+            raise Unavailable(
+                f"cannot create CSV folder {self.folder}: {error.strerror}", path=str(self.folder)
+            ) from None
         mode = 0o600 if table.secret else 0o644
-        with acquire_lock(self.lock_path(table), exclusive=exclusive,
-                          timeout=self.lock_timeout, mode=mode):
+        with acquire_lock(
+            self.lock_path(table), exclusive=exclusive, timeout=self.lock_timeout, mode=mode
+        ):
             yield
 
     def read(self, table: Table) -> pd.DataFrame:
@@ -64,8 +67,12 @@ class CsvStorage:
     def append_rows(self, table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> None:
         self.modify(table, lambda frame: concat_rows(table, frame, as_frame(table, rows)))
 
-    def upsert(self, table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]],
-               keys: tuple[str, ...] | None = None) -> None:
+    def upsert(
+        self,
+        table: Table,
+        rows: pd.DataFrame | Iterable[dict[str, Any]],
+        keys: tuple[str, ...] | None = None,
+    ) -> None:
         """Insert or replace rows by key in O(n + k)."""
         new = as_frame(table, rows)
         self.modify(table, lambda frame: merge_rows(table, frame, new, keys or table.key))
@@ -111,8 +118,9 @@ class CsvStorage:
             os.replace(temp, self.path(table))
         except OSError as error:
             _remove_quietly(temp)
-            raise Unavailable(f"cannot write {self.path(table)}: {error.strerror}",
-                              path=str(self.path(table))) from None
+            raise Unavailable(
+                f"cannot write {self.path(table)}: {error.strerror}", path=str(self.path(table))
+            ) from None
         except BaseException:
             _remove_quietly(temp)
             raise
@@ -125,10 +133,8 @@ def _umask() -> int:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def as_frame(table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -136,17 +142,22 @@ def as_frame(table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> pd.
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     unknown = [name for name in frame.columns if name not in table.headers]
     if unknown:
-        raise ValidationError(f"{table.name}: unknown column {unknown[0]!r}", table=table.name,
-                              field=str(unknown[0]))
+        raise ValidationError(
+            f"{table.name}: unknown column {unknown[0]!r}", table=table.name, field=str(unknown[0])
+        )
     for column in table.all_columns:
         if column.name not in frame.columns:
-            frame[column.name] = pd.Series([None] * len(frame), dtype=frame_dtype(column),
-                                           index=frame.index)
+            frame[column.name] = pd.Series(
+                [None] * len(frame), dtype=frame_dtype(column), index=frame.index
+            )
         else:
             dtype = frame_dtype(column)
             series = frame[column.name]
-            frame[column.name] = series.astype(object).where(series.notna(), None) if (
-                dtype == "object") else series.astype(dtype)
+            frame[column.name] = (
+                series.astype(object).where(series.notna(), None)
+                if (dtype == "object")
+                else series.astype(dtype)
+            )
     return frame[table.headers]
 
 
@@ -165,8 +176,9 @@ def concat_rows(table: Table, frame: pd.DataFrame, new: pd.DataFrame) -> pd.Data
     return pd.concat([frame, new[frame.columns]], ignore_index=True)
 
 
-def merge_rows(table: Table, frame: pd.DataFrame, new: pd.DataFrame,
-               keys: tuple[str, ...]) -> pd.DataFrame:
+def merge_rows(
+    table: Table, frame: pd.DataFrame, new: pd.DataFrame, keys: tuple[str, ...]
+) -> pd.DataFrame:
     """Rows of `new` replace rows of `frame` with the same key (last one wins within `new`)."""
     new_keys = key_index(new, keys)
     new = new[~new_keys.duplicated(keep="last")]

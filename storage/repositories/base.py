@@ -4,6 +4,7 @@ work with four primitives (fetch, put, remove, scan) and their own lifecycle."""
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,8 +57,11 @@ def decode_cursor(table: Table, cursor: str) -> Key:
         parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return normalize_key(table, tuple(parts))
     except (ValueError, TypeError):
-        raise ValidationError(f"{table.name}: cursor {cursor[:40]!r} is not one this API issued",
-                              table=table.name, field="cursor") from None
+        raise ValidationError(
+            f"{table.name}: cursor {cursor[:40]!r} is not one this API issued",
+            table=table.name,
+            field="cursor",
+        ) from None
 
 
 class Repository(ABC):
@@ -74,14 +78,19 @@ class Repository(ABC):
     def transaction(self, deadline: float | None = None) -> AbstractContextManager[Unit]: ...
 
     @abstractmethod
-    def scan(self, filters: Mapping[str, Any], after: Key | None, limit: int,
-             deadline: float | None = None) -> list[Row]:
+    def scan(
+        self,
+        filters: Mapping[str, Any],
+        after: Key | None,
+        limit: int,
+        deadline: float | None = None,
+    ) -> list[Row]:
         """Rows matching equality filters with key > after, in key order."""
 
-    def initialize(self) -> None:
+    def initialize(self) -> None:  # noqa: B027 - optional hook
         """Create what the backend needs (folders, tables); safe to call twice."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release connections and handles."""
 
     @abstractmethod
@@ -93,11 +102,18 @@ class Repository(ABC):
         with self.transaction(deadline) as unit:
             return unit.fetch([wanted]).get(wanted)
 
-    def list(self, filters: Mapping[str, Any] | None = None, limit: int = 100,
-             cursor: str | None = None, *, deadline: float | None = None) -> Page:
+    def list(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> Page:
         if not 1 <= limit <= MAX_PAGE:
-            raise ValidationError(f"limit must be 1..{MAX_PAGE}", table=self.table.name,
-                                  field="limit")
+            raise ValidationError(
+                f"limit must be 1..{MAX_PAGE}", table=self.table.name, field="limit"
+            )
         clean = validate_row(self.table, dict(filters or {}), partial=True)
         after = decode_cursor(self.table, cursor) if cursor else None
         rows = self.scan(clean, after, limit + 1, deadline)
@@ -105,8 +121,9 @@ class Repository(ABC):
             return Page(rows[:limit], encode_cursor(key_of(self.table, rows[limit - 1])))
         return Page(rows)
 
-    def iterate(self, filters: Mapping[str, Any] | None = None, page_size: int = 1000
-                ) -> Iterator[Row]:
+    def iterate(
+        self, filters: Mapping[str, Any] | None = None, page_size: int = 1000
+    ) -> Iterator[Row]:
         cursor: str | None = None
         while True:
             page = self.list(filters, page_size, cursor)
@@ -120,25 +137,35 @@ class Repository(ABC):
         key = key_of(self.table, clean)
         with self.transaction(deadline) as unit:
             if unit.fetch([key]):
-                raise AlreadyExists(f"{self.table.name} {_show(key)} already exists",
-                                    table=self.table.name, key=_show(key))
+                raise AlreadyExists(
+                    f"{self.table.name} {_show(key)} already exists",
+                    table=self.table.name,
+                    key=_show(key),
+                )
             stored = self._stamp(clean, None)
             unit.put([stored], set())
             return stored
 
-    def update(self, key: Any, partial: Mapping[str, Any], *,
-               deadline: float | None = None) -> Row:
+    def update(self, key: Any, partial: Mapping[str, Any], *, deadline: float | None = None) -> Row:
         wanted = normalize_key(self.table, key)
         changes = validate_row(self.table, partial, partial=True)
-        if any(changes.get(name, part) != part
-               for name, part in zip(self.table.key, wanted, strict=True)):
-            raise ValidationError(f"{self.table.name}: an update cannot change the key",
-                                  table=self.table.name, field=self.table.key[0])
+        if any(
+            changes.get(name, part) != part
+            for name, part in zip(self.table.key, wanted, strict=True)
+        ):
+            raise ValidationError(
+                f"{self.table.name}: an update cannot change the key",
+                table=self.table.name,
+                field=self.table.key[0],
+            )
         with self.transaction(deadline) as unit:
             old = unit.fetch([wanted]).get(wanted)
             if old is None:
-                raise NotFound(f"{self.table.name} {_show(wanted)} does not exist",
-                               table=self.table.name, key=_show(wanted))
+                raise NotFound(
+                    f"{self.table.name} {_show(wanted)} does not exist",
+                    table=self.table.name,
+                    key=_show(wanted),
+                )
             self._check_version(wanted, old, partial.get("version"))
             merged = {name: old[name] for name in self._data_columns()} | changes
             stored = self._stamp(merged, old)
@@ -149,8 +176,9 @@ class Repository(ABC):
     def upsert(self, row: Mapping[str, Any], *, deadline: float | None = None) -> Row:
         return self._upsert([row], deadline)[0]
 
-    def upsert_many(self, rows: Iterable[Mapping[str, Any]], *,
-                    deadline: float | None = None) -> int:
+    def upsert_many(
+        self, rows: Iterable[Mapping[str, Any]], *, deadline: float | None = None
+    ) -> int:
         return len(self._upsert(list(rows), deadline))
 
     def delete(self, key: Any, *, deadline: float | None = None) -> bool:
@@ -159,10 +187,12 @@ class Repository(ABC):
             return unit.remove([wanted]) > 0
 
     # -- shared logic ----------------------------------------------------------------------------
-    def _upsert(self, rows: list[Mapping[str, Any]], deadline: float | None) -> list[Row]:
+    def _upsert(
+        self, rows: builtins.list[Mapping[str, Any]], deadline: float | None
+    ) -> builtins.list[Row]:
         clean = [(validate_row(self.table, row), row.get("version")) for row in rows]
         keys = [key_of(self.table, row) for row, _ in clean]
-        results: list[Row] = []
+        results: builtins.list[Row] = []
         with self.transaction(deadline) as unit:
             existing = unit.fetch(list(dict.fromkeys(keys)))
             before = set(existing)
@@ -178,7 +208,7 @@ class Repository(ABC):
                 unit.put(list(changed.values()), before & set(changed))
         return results
 
-    def _data_columns(self) -> list[str]:
+    def _data_columns(self) -> builtins.list[str]:
         return [column.name for column in self.table.columns]
 
     def _stamp(self, data: Row, old: Row | None) -> Row:
@@ -200,7 +230,10 @@ class Repository(ABC):
         if current != expected:
             raise Conflict(
                 f"{self.table.name} {_show(key)} is at version {current}, not {expected}: "
-                "it changed since you read it", table=self.table.name, key=_show(key))
+                "it changed since you read it",
+                table=self.table.name,
+                key=_show(key),
+            )
 
 
 def _show(key: Key) -> str:

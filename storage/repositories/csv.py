@@ -46,8 +46,10 @@ class CsvUnit(Unit):
         return int(hit.sum())
 
     def _frame_key(self, key: Key) -> tuple[Any, ...]:
-        return tuple(cell_to_frame(self.table.column(n).type, v)
-                     for n, v in zip(self.table.key, key, strict=True))
+        return tuple(
+            cell_to_frame(self.table.column(n).type, v)
+            for n, v in zip(self.table.key, key, strict=True)
+        )
 
 
 class CsvRepository(Repository):
@@ -65,8 +67,13 @@ class CsvRepository(Repository):
             if unit.dirty:
                 self.csv._replace(self.table, unit.frame)
 
-    def scan(self, filters: Mapping[str, Any], after: Key | None, limit: int,
-             deadline: float | None = None) -> list[Row]:
+    def scan(
+        self,
+        filters: Mapping[str, Any],
+        after: Key | None,
+        limit: int,
+        deadline: float | None = None,
+    ) -> list[Row]:
         frame = self.read_frame(filters)
         if frame.empty:
             return []
@@ -74,7 +81,7 @@ class CsvRepository(Repository):
         if after is not None:
             keys = list(key_index(frame, self.table.key))
             start = [i for i, k in enumerate(keys) if k > CsvUnit(self.table)._frame_key(after)]
-            frame = frame.iloc[start[0]:] if start else frame.iloc[0:0]
+            frame = frame.iloc[start[0] :] if start else frame.iloc[0:0]
         return frame_to_rows(self.table, frame.head(limit))
 
     def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:

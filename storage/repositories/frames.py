@@ -63,5 +63,6 @@ def frame_to_rows(table: Table, frame: pd.DataFrame) -> list[Row]:
     kinds = {column.name: column.type for column in table.all_columns}
     names = [name for name in frame.columns if name in kinds]
     records = frame[names].astype(object).to_dict("records")
-    return [{name: cell_from_frame(kinds[name], record[name]) for name in names}
-            for record in records]
+    return [
+        {name: cell_from_frame(kinds[name], record[name]) for name in names} for record in records
+    ]

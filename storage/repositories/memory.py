@@ -43,12 +43,19 @@ class MemoryRepository(Repository):
             yield unit
             self._rows = unit.rows
 
-    def scan(self, filters: Mapping[str, Any], after: Key | None, limit: int,
-             deadline: float | None = None) -> list[Row]:
+    def scan(
+        self,
+        filters: Mapping[str, Any],
+        after: Key | None,
+        limit: int,
+        deadline: float | None = None,
+    ) -> list[Row]:
         with self._lock:
-            keys = sorted(k for k, row in self._rows.items()
-                          if all(row.get(n) == v for n, v in filters.items())
-                          and (after is None or k > after))
+            keys = sorted(
+                k
+                for k, row in self._rows.items()
+                if all(row.get(n) == v for n, v in filters.items()) and (after is None or k > after)
+            )
             return [dict(self._rows[k]) for k in keys[:limit]]
 
     def health(self) -> dict[str, Any]:

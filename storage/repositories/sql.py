@@ -31,11 +31,14 @@ class SqlUnit(Unit):
         found: dict[Key, Row] = {}
         columns = [self.sql.c[name] for name in self.table.key]
         for start in range(0, len(keys), CHUNK):
-            chunk = keys[start:start + CHUNK]
-            match = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
-                     else sa.tuple_(*columns).in_(chunk))
+            chunk = keys[start : start + CHUNK]
+            match = (
+                columns[0].in_([k[0] for k in chunk])
+                if len(columns) == 1
+                else sa.tuple_(*columns).in_(chunk)
+            )
             for record in self.connection.execute(sa.select(self.sql).where(match)).mappings():
-                row = from_db(self.table, record)
+                row = from_db(self.table, dict(record))
                 found[tuple(row[n] for n in self.table.key)] = row
         return found
 
@@ -46,10 +49,17 @@ class SqlUnit(Unit):
             self.connection.execute(sa.insert(self.sql), inserts)
         if updates:
             where = sa.and_(*(self.sql.c[n] == sa.bindparam(f"k_{n}") for n in self.table.key))
-            values = {n: sa.bindparam(f"v_{n}") for n in self.table.headers}
-            self.connection.execute(sa.update(self.sql).where(where).values(values), [
-                {**{f"k_{n}": r[n] for n in self.table.key},
-                 **{f"v_{n}": r.get(n) for n in self.table.headers}} for r in updates])
+            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in self.table.headers}
+            self.connection.execute(
+                sa.update(self.sql).where(where).values(values),
+                [
+                    {
+                        **{f"k_{n}": r[n] for n in self.table.key},
+                        **{f"v_{n}": r.get(n) for n in self.table.headers},
+                    }
+                    for r in updates
+                ],
+            )
         self.written.extend(rows)
 
     def remove(self, keys: Sequence[Key]) -> int:
@@ -93,13 +103,23 @@ class SqlRepository(Repository):
 
     @contextmanager
     def transaction(self, deadline: float | None = None) -> Iterator[Unit]:
-        with self.database.transaction(deadline, write=True, lock_key=f"trainlog:{self.table.name}",
-                                       table=self.table.name) as connection:
-            yield SqlUnit(self.table, connection=connection, sql=self.sql,
-                          naive_datetimes=self.database.dialect == "sqlite")
+        with self.database.transaction(
+            deadline, write=True, lock_key=f"trainlog:{self.table.name}", table=self.table.name
+        ) as connection:
+            yield SqlUnit(
+                self.table,
+                connection=connection,
+                sql=self.sql,
+                naive_datetimes=self.database.dialect == "sqlite",
+            )
 
-    def scan(self, filters: Mapping[str, Any], after: Key | None, limit: int,
-             deadline: float | None = None) -> list[Row]:
+    def scan(
+        self,
+        filters: Mapping[str, Any],
+        after: Key | None,
+        limit: int,
+        deadline: float | None = None,
+    ) -> list[Row]:
         key_columns = [self.sql.c[n] for n in self.table.key]
         query = sa.select(self.sql).order_by(*key_columns).limit(limit)
         for name, value in filters.items():
@@ -107,7 +127,7 @@ class SqlRepository(Repository):
         if after is not None:
             query = query.where(sa.tuple_(*key_columns) > sa.tuple_(*after))
         with self.database.transaction(deadline, table=self.table.name) as connection:
-            return [from_db(self.table, r) for r in connection.execute(query).mappings()]
+            return [from_db(self.table, dict(r)) for r in connection.execute(query).mappings()]
 
     def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
         query = sa.select(self.sql)

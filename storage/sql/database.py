@@ -21,8 +21,9 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True,
-                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -54,7 +55,8 @@ def make_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
     raise ConfigurationError(
-        f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql")
+        f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql"
+    )
 
 
 class Database:
@@ -66,26 +68,34 @@ class Database:
         self.dialect = self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, deadline: float | None = None, *, write: bool = False,
-                    lock_key: str | None = None, table: str | None = None
-                    ) -> Iterator[Connection]:
+    def transaction(
+        self,
+        deadline: float | None = None,
+        *,
+        write: bool = False,
+        lock_key: str | None = None,
+        table: str | None = None,
+    ) -> Iterator[Connection]:
         """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
 
         Writers are serialised per `lock_key`: a PostgreSQL transaction advisory lock, or
         SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file)."""
         with translated(table):
             options = {"sqlite_begin": "IMMEDIATE"} if write else {}
-            with self.engine.connect().execution_options(**options) as connection:
-                with connection.begin():
-                    if self.dialect == "postgresql":
-                        if deadline is not None:
-                            ms = max(int(deadline * 1000), 1)
-                            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                        if write and lock_key:
-                            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                               {"k": lock_key})
-                    with self._sqlite_deadline(connection, deadline):
-                        yield connection
+            with (
+                self.engine.connect().execution_options(**options) as connection,
+                connection.begin(),
+            ):
+                if self.dialect == "postgresql":
+                    if deadline is not None:
+                        ms = max(int(deadline * 1000), 1)
+                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+                    if write and lock_key:
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": lock_key}
+                        )
+                with self._sqlite_deadline(connection, deadline):
+                    yield connection
 
     @contextmanager
     def _sqlite_deadline(self, connection: Connection, deadline: float | None) -> Iterator[None]:
@@ -101,17 +111,21 @@ class Database:
         finally:
             raw.set_progress_handler(None, 0)
 
-    def scalar(self, sql: str, params: dict[str, Any] | None = None, *,
-               deadline: float | None = None) -> Any:
+    def scalar(
+        self, sql: str, params: dict[str, Any] | None = None, *, deadline: float | None = None
+    ) -> Any:
         with self.transaction(deadline) as connection:
             return connection.execute(text(sql), params or {}).scalar()
 
     def health(self) -> dict[str, Any]:
         started = time.perf_counter()
         self.scalar("SELECT 1", deadline=5)
-        return {"backend": self.dialect, "ok": True,
-                "latencyMs": round((time.perf_counter() - started) * 1000, 2),
-                "url": self.engine.url.render_as_string(hide_password=True)}
+        return {
+            "backend": self.dialect,
+            "ok": True,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+            "url": self.engine.url.render_as_string(hide_password=True),
+        }
 
     def dispose(self) -> None:
         self.engine.dispose()

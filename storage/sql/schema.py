@@ -22,8 +22,9 @@ _TYPES: dict[ColumnType, sa.types.TypeEngine] = {
 def _sql_column(table: Table, column: Column) -> sa.Column:
     is_key = column.name in table.key
     kind = sa.String(255) if is_key and column.type is ColumnType.STRING else _TYPES[column.type]
-    return sa.Column(column.name, kind, primary_key=is_key,
-                     nullable=not (is_key or column.required))
+    return sa.Column(
+        column.name, kind, primary_key=is_key, nullable=not (is_key or column.required)
+    )
 
 
 @cache

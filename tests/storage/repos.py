@@ -31,8 +31,9 @@ def backend_location(backend: str, tmp_path: Path) -> Iterator[str]:
         yield str(tmp_path / "csv")
 
 
-def open_repository(backend: str, location: str, table: str,
-                    lock_timeout: float = 30.0) -> Repository:
+def open_repository(
+    backend: str, location: str, table: str, lock_timeout: float = 30.0
+) -> Repository:
     definition = get_table(table)
     if backend == "memory":
         return MemoryRepository(definition)

@@ -17,10 +17,12 @@ from tests.storage.repos import BACKENDS, backend_location, open_repository
 def repo_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     repos: list[Repository] = []
     with backend_location(request.param, tmp_path) as location:
+
         def make(table: str) -> Repository:
             repo = open_repository(request.param, location, table)
             repos.append(repo)
             return repo
+
         yield make
         for repo in repos:
             repo.shutdown()
@@ -109,21 +111,25 @@ def test_list_filters_and_cursor_pagination(repo_factory) -> None:
 
 def test_composite_key_table(repo_factory) -> None:
     repo = repo_factory("daily_metrics")
-    repo.upsert_many([{"athleteId": "a", "date": f"2026-01-0{d}", "load": float(d)}
-                      for d in range(1, 6)])
+    repo.upsert_many(
+        [{"athleteId": "a", "date": f"2026-01-0{d}", "load": float(d)} for d in range(1, 6)]
+    )
     assert repo.get(("a", "2026-01-03"))["load"] == 3.0
     assert repo.get({"athleteId": "a", "date": date(2026, 1, 4)})["load"] == 4.0
     assert repo.delete(("a", "2026-01-03"))
     assert [r["date"].day for r in repo.list({"athleteId": "a"}).rows] == [1, 2, 4, 5]
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"goalId": "g", "athleteId": "a"}, "title"),
-    ({"goalId": "g", "athleteId": "a", "title": "t", "targetValue": "lots"}, "targetValue"),
-    ({"goalId": "g", "athleteId": "a", "title": "t", "status": "maybe"}, "status"),
-    ({"goalId": "g", "athleteId": "a", "title": "t", "colour": "red"}, "colour"),
-    ({"goalId": "g", "athleteId": "a", "title": "t", "targetDate": "31/12/2026"}, "targetDate"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"goalId": "g", "athleteId": "a"}, "title"),
+        ({"goalId": "g", "athleteId": "a", "title": "t", "targetValue": "lots"}, "targetValue"),
+        ({"goalId": "g", "athleteId": "a", "title": "t", "status": "maybe"}, "status"),
+        ({"goalId": "g", "athleteId": "a", "title": "t", "colour": "red"}, "colour"),
+        ({"goalId": "g", "athleteId": "a", "title": "t", "targetDate": "31/12/2026"}, "targetDate"),
+    ],
+)
 def test_validation_names_the_field(repo_factory, bad: dict, field: str) -> None:
     repo = repo_factory("goals")
     with pytest.raises(ValidationError) as caught:
@@ -134,8 +140,15 @@ def test_validation_names_the_field(repo_factory, bad: dict, field: str) -> None
 
 def test_datetime_normalised_to_utc(repo_factory) -> None:
     repo = repo_factory("activities")
-    repo.add({"activityId": "x", "athleteId": "a", "startTime": "2026-03-01T07:30:00-07:00",
-              "sport": "run", "durationSec": 3600})
+    repo.add(
+        {
+            "activityId": "x",
+            "athleteId": "a",
+            "startTime": "2026-03-01T07:30:00-07:00",
+            "sport": "run",
+            "durationSec": 3600,
+        }
+    )
     assert repo.get("x")["startTime"] == datetime(2026, 3, 1, 14, 30, tzinfo=UTC)
 
 
