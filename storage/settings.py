@@ -170,3 +170,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "task to a second worker"
         )
     return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The TRAINLOG_* variables that make `load_settings()` rebuild `settings` in a child."""
+    env: dict[str, str] = {}
+    for name in DEFAULTS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if name == "table_backends":
+            value = ",".join(f"{table}={backend}" for table, backend in value.items())
+        env[PREFIX + name.upper()] = str(value)
+    return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -9,6 +10,7 @@ from storage.csv.storage import CsvStorage
 from storage.repositories.base import Repository
 from storage.repositories.csv import CsvRepository
 from storage.repositories.sql import SqlRepository
+from storage.sessions.store import SessionStore
 from storage.settings import Settings
 from storage.sql.database import Database
 from storage.sql.errors import translated
@@ -27,6 +29,15 @@ class Stores:
     @cached_property
     def database(self) -> Database:
         return Database(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.database)
+
+    @property
+    def muscle_lookup(self) -> Callable[[str], list[str]] | None:
+        """Exercise name -> target muscle groups from the bundled catalog (None: no catalog)."""
+        return None
 
     def backend_of(self, name: str) -> str:
         return self.settings.backend_for(name, get_table(name).backend)

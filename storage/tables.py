@@ -160,6 +160,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("sessionId", S, required=True), _c("userId", S, required=True), _c("userName", S),
         _c("date", T, required=True), _c("phase", S), _c("week", I), _c("isDeloadWeek", B),
         _c("focus", S), _nonneg("durationSec"), _c("payloadHash", S), _c("jsonPath", S),
+        _c("document", J),
     ), backend="sql"),
     Table("session_exercises", ("sessionId", "exerciseOrder"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),

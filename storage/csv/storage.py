@@ -184,5 +184,12 @@ def merge_rows(
     new = new[~new_keys.duplicated(keep="last")]
     if frame.empty:
         return concat_rows(table, frame, new)
-    replaced = key_index(frame, keys).isin(key_index(new, keys))
+    frame_keys, new_keys = key_index(frame, keys), key_index(new, keys)
+    replaced = frame_keys.isin(new_keys)
+    extras = [name for name in frame.columns if name not in new.columns]
+    if extras and replaced.any():  # unknown columns are kept: carry them to the new row
+        old = frame.loc[replaced, extras].set_axis(frame_keys[replaced])
+        new = new.copy()
+        for name in extras:
+            new[name] = old[name].reindex(new_keys).to_numpy()
     return concat_rows(table, frame[~replaced], new)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from storage.errors import AlreadyExists, Conflict, NotFound, ValidationError
 from storage.tables import BOOKKEEPING, Table
 from storage.values import Row, key_of, normalize_key, to_json_value, validate_row
@@ -174,12 +176,47 @@ class Repository(ABC):
             return stored
 
     def upsert(self, row: Mapping[str, Any], *, deadline: float | None = None) -> Row:
-        return self._upsert([row], deadline)[0]
+        return self._upsert([row], deadline)[0][0]
 
     def upsert_many(
         self, rows: Iterable[Mapping[str, Any]], *, deadline: float | None = None
     ) -> int:
-        return len(self._upsert(list(rows), deadline))
+        return len(self._upsert(list(rows), deadline)[0])
+
+    def upsert_changes(
+        self, rows: Iterable[Mapping[str, Any]], *, deadline: float | None = None
+    ) -> builtins.list[Row]:
+        """Upsert and return only the rows whose data changed (new or different)."""
+        return self._upsert(list(rows), deadline)[1]
+
+    def upsert_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Bulk path: validate and upsert a frame of rows; returns the changed rows as rows'
+        frame. Backends with a faster whole-table path override this."""
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        return pd.DataFrame(self.upsert_changes(records))
+
+    def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The table in frame form (dates and JSON as text): the bulk path for metrics."""
+        from storage.repositories.frames import rows_to_frame
+
+        return rows_to_frame(self.table, builtins.list(self.iterate(filters, page_size=5000)))
+
+    def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
+        """Rows of each athlete in `scope` dated on/after its date are replaced by `frame`'s
+        (frame form). Returns how many rows changed. CSV overrides this with one cycle."""
+        from storage.repositories.frames import frame_to_rows
+
+        new_rows = frame_to_rows(self.table, frame)
+        new_keys = {key_of(self.table, row) for row in new_rows}
+        stale = [
+            key_of(self.table, row)
+            for athlete, since in scope.items()
+            for row in self.iterate({"athleteId": athlete})
+            if str(row[date_column]) >= since and key_of(self.table, row) not in new_keys
+        ]
+        with self.transaction() as unit:
+            removed = unit.remove(stale)
+        return removed + len(self.upsert_changes(new_rows))
 
     def delete(self, key: Any, *, deadline: float | None = None) -> bool:
         wanted = normalize_key(self.table, key)
@@ -189,7 +226,7 @@ class Repository(ABC):
     # -- shared logic ----------------------------------------------------------------------------
     def _upsert(
         self, rows: builtins.list[Mapping[str, Any]], deadline: float | None
-    ) -> builtins.list[Row]:
+    ) -> tuple[builtins.list[Row], builtins.list[Row]]:
         clean = [(validate_row(self.table, row), row.get("version")) for row in rows]
         keys = [key_of(self.table, row) for row, _ in clean]
         results: builtins.list[Row] = []
@@ -206,7 +243,7 @@ class Repository(ABC):
                 results.append(stored)
             if changed:
                 unit.put(list(changed.values()), before & set(changed))
-        return results
+        return results, list(changed.values())
 
     def _data_columns(self) -> builtins.list[str]:
         return [column.name for column in self.table.columns]

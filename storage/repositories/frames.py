@@ -10,15 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from storage.csv.codec import json_text
+from storage.csv.codec import frame_dtype, json_text
 from storage.tables import ColumnType, Table
 from storage.values import Row, parse_datetime
 
 
 def datetime_to_text(value: datetime) -> str:
-    utc = parse_datetime(value)
-    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    utc = parse_datetime(value).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
 
 
 def cell_to_frame(kind: ColumnType, value: Any) -> Any:
@@ -54,8 +53,12 @@ def cell_from_frame(kind: ColumnType, value: Any) -> Any:
 def rows_to_frame(table: Table, rows: Sequence[Row]) -> pd.DataFrame:
     from storage.csv.storage import as_frame
 
-    columns = table.all_columns
-    data = {c.name: [cell_to_frame(c.type, row.get(c.name)) for row in rows] for c in columns}
+    data = {
+        c.name: pd.Series(
+            [cell_to_frame(c.type, row.get(c.name)) for row in rows], dtype=frame_dtype(c)
+        )
+        for c in table.all_columns
+    }  # built with the final dtype: going through float64 would round ints above 2**53
     return as_frame(table, pd.DataFrame(data))
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from storage.repositories.base import Key, Repository, Unit
@@ -128,13 +127,6 @@ class SqlRepository(Repository):
             query = query.where(sa.tuple_(*key_columns) > sa.tuple_(*after))
         with self.database.transaction(deadline, table=self.table.name) as connection:
             return [from_db(self.table, dict(r)) for r in connection.execute(query).mappings()]
-
-    def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        query = sa.select(self.sql)
-        for name, value in (filters or {}).items():
-            query = query.where(self.sql.c[name] == value)
-        with translated(self.table.name), self.database.engine.connect() as connection:
-            return pd.read_sql(query, connection)
 
     def initialize(self) -> None:
         with translated(self.table.name):

@@ -1,0 +1,59 @@
+"""Helpers shared by the benchmarks: timing, medians, data generation, peak RSS."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+SPORTS = np.array(["run", "ride", "swim", "walk", "row"])
+
+
+def timed(action: Callable[[], object], repeat: int = 3) -> float:
+    """Median wall time of `repeat` runs, in seconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def activities(count: int, athletes: int = 100, seed: int = 1, prefix: str = "a") -> pd.DataFrame:
+    """A realistic activities frame: mixed sports, power on rides, HR on most, RPE on some."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01T05:00:00Z")
+    offsets = rng.integers(0, 3 * 365 * 86400, count)
+    sport = SPORTS[rng.integers(0, len(SPORTS), count)]
+    duration = rng.uniform(1200, 7200, count).round(1)
+    power = np.where(sport == "ride", rng.uniform(120, 300, count).round(1), np.nan)
+    return pd.DataFrame(
+        {
+            "activityId": [f"{prefix}{i}" for i in range(count)],
+            "athleteId": [f"ath{i % athletes:04d}" for i in range(count)],
+            "startTime": (start + pd.to_timedelta(offsets, unit="s")).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "sport": sport,
+            "durationSec": duration,
+            "distanceM": (duration * rng.uniform(2, 8, count)).round(1),
+            "avgHr": np.where(
+                rng.random(count) < 0.8, rng.uniform(110, 170, count).round(), np.nan
+            ),
+            "normalizedPowerW": power,
+            "avgPowerW": power * 0.93,
+            "rpe": np.where(rng.random(count) < 0.3, rng.integers(2, 10, count), np.nan),
+        }
+    )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ratio_line(name: str, value: float, target: str) -> str:
+    return f"{name:<60} {value:8.3f}   (target {target})"

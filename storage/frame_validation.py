@@ -1,0 +1,171 @@
+"""Vectorised validation of a whole frame of rows (bulk ingest), with the same rules as values.py.
+Errors name the row number, its key and the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from storage.csv.codec import datetime_text, frame_dtype, json_text
+from storage.errors import ValidationError
+from storage.tables import BOOKKEEPING, Column, ColumnType, Table
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _fail(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, why: str) -> None:
+    position = int(np.flatnonzero(bad)[0])
+    key = "/".join(str(frame[name].iloc[position]) for name in table.key if name in frame)
+    value = frame[column.name].iloc[position]
+    raise ValidationError(
+        f"{table.name} row {position + 1} ({key}): {column.name} {why} (got {value!r})",
+        table=table.name,
+        field=column.name,
+        key=key,
+    )
+
+
+def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
+    series = frame[column.name]
+    missing = series.isna().to_numpy()
+    kind = column.type
+    if kind is ColumnType.STRING:
+        values = series.to_numpy(dtype=object)
+        is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+        _check(table, frame, ~missing & ~is_text, column, "must be text")
+        if column.required:
+            _check(
+                table,
+                frame,
+                is_text & (series.astype(str).str.strip() == "").to_numpy(),
+                column,
+                "must not be empty",
+            )
+        return series.astype(object).where(~missing, None)
+    if kind in (ColumnType.INT, ColumnType.FLOAT):
+        is_bool = np.fromiter(
+            (isinstance(v, bool | np.bool_) for v in series.to_numpy(object)), bool, len(series)
+        )
+        numbers = pd.to_numeric(series.where(~is_bool), errors="coerce").astype("float64")
+        bad = ~missing & (numbers.isna().to_numpy() | ~np.isfinite(numbers.fillna(0).to_numpy()))
+        _check(table, frame, bad, column, f"is not a valid {kind}")
+        if kind is ColumnType.INT:
+            _check(
+                table,
+                frame,
+                ~missing & (numbers.fillna(0) % 1 != 0).to_numpy(),
+                column,
+                "must be a whole number",
+            )
+            if series.dtype.kind in "iu" or str(series.dtype) == "Int64":
+                return series.astype("Int64")
+            return numbers.round().astype("Int64")
+        return numbers
+    if kind is ColumnType.BOOL:
+        lowered = series.map(lambda v: v if isinstance(v, bool | np.bool_) else str(v).lower())
+        mapped = lowered.map({True: True, False: False, "true": True, "false": False})
+        _check(table, frame, ~missing & mapped.isna().to_numpy(), column, "must be true or false")
+        return mapped.astype("boolean")
+    if kind is ColumnType.DATE:
+        text = series.astype(str).str.slice(0, 10).where(~missing)
+        parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        _check(
+            table, frame, ~missing & parsed.isna().to_numpy(), column, "is not a date (YYYY-MM-DD)"
+        )
+        ok = text.str.match(_ISO_DATE).fillna(False).to_numpy(bool)
+        formatted = text.where(ok, parsed.dt.strftime("%Y-%m-%d"))
+        return formatted.astype(object).where(~missing, None)
+    if kind is ColumnType.DATETIME:
+        parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+        _check(
+            table,
+            frame,
+            ~missing & parsed.isna().to_numpy(),
+            column,
+            "is not an ISO-8601 timestamp",
+        )
+        return datetime_text(parsed)
+    values = series.to_numpy(dtype=object)
+    try:
+        return pd.Series(
+            [None if m else json_text(v) for v, m in zip(values, missing, strict=True)],
+            index=series.index,
+            dtype=object,
+        )
+    except (TypeError, ValueError):
+        bad = np.array([not m and not _jsonable(v) for v, m in zip(values, missing, strict=True)])
+        _fail(table, frame, bad, column, "is not JSON")
+        raise
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _check(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, why: str) -> None:
+    if bad.any():
+        _fail(table, frame, bad, column, why)
+
+
+def _check_limits(table: Table, frame: pd.DataFrame, column: Column, clean: pd.Series) -> None:
+    present = clean.notna().to_numpy()
+    if column.required:
+        _check(table, frame, ~present, column, "is required")
+    if column.choices is not None:
+        _check(
+            table,
+            frame,
+            present & ~clean.isin(column.choices).to_numpy(),
+            column,
+            f"must be one of {', '.join(column.choices)}",
+        )
+    if column.minimum is not None:
+        _check(
+            table,
+            frame,
+            present & (clean.fillna(column.minimum) < column.minimum).to_numpy(bool),
+            column,
+            f"must be at least {column.minimum:g}",
+        )
+    if column.maximum is not None:
+        _check(
+            table,
+            frame,
+            present & (clean.fillna(column.maximum) > column.maximum).to_numpy(bool),
+            column,
+            f"must be at most {column.maximum:g}",
+        )
+    if column.timezone:
+        for name in clean.dropna().unique():
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                _fail(table, frame, (clean == name).to_numpy(), column, "is not an IANA timezone")
+
+
+def validate_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows as a frame -> the table's frame form (dtypes of codec.frame_dtype), or VALIDATION."""
+    unknown = [name for name in frame.columns if name not in table.headers]
+    if unknown:
+        raise ValidationError(
+            f"{table.name}: unknown field {unknown[0]!r}", table=table.name, field=str(unknown[0])
+        )
+    frame = frame.reset_index(drop=True)
+    out = pd.DataFrame(index=frame.index)
+    for column in table.columns:
+        if column.name not in frame.columns:
+            frame[column.name] = None
+        clean = _coerce(table, frame, column)
+        _check_limits(table, frame, column, clean)
+        out[column.name] = clean
+    for name in BOOKKEEPING:
+        out[name] = pd.Series([None] * len(out), dtype=frame_dtype(table.column(name)))
+    return out

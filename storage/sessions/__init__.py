@@ -1,0 +1,1 @@
+"""Workout sessions: the payload model, the JSON export files and the SQL rows."""

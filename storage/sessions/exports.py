@@ -1,0 +1,73 @@
+"""Session JSON files: `training_session_YYYY_MM_DD_<first 8 of uuid>.json`, schema-checked,
+written atomically, never outside their folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from storage.atomic import write_atomic
+from storage.errors import CorruptFile, ValidationError
+from storage.sessions.model import TrainingSession, parse_session
+from storage.sessions.schema import check_document
+
+MuscleLookup = Callable[[str], list[str]]
+
+
+def export_name(session: TrainingSession) -> str:
+    return f"training_session_{session.date:%Y_%m_%d}_{session.session_id[:8]}.json"
+
+
+def contained(folder: Path, candidate: Path) -> Path:
+    """`candidate` resolved, or VALIDATION if it escapes `folder` (links and '..' included)."""
+    root, resolved = folder.resolve(), candidate.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ValidationError(f"{candidate} is outside {folder}", path=str(candidate), field="path")
+    return resolved
+
+
+def fill_muscle_groups(session: TrainingSession, lookup: MuscleLookup | None) -> TrainingSession:
+    """Exercises with no targetMuscleGroups get them from the bundled catalog, when known."""
+    if lookup is None:
+        return session
+    exercises = [
+        exercise
+        if exercise.targetMuscleGroups
+        else exercise.model_copy(update={"targetMuscleGroups": lookup(exercise.Name)})
+        for exercise in session.exercises
+    ]
+    return session.model_copy(update={"exercises": exercises})
+
+
+def write_export(folder: Path, session: TrainingSession) -> Path:
+    """Write the session's JSON file (schema-checked first); returns its path."""
+    document = session.document()
+    check_document(document)
+    path = contained(folder, folder / export_name(session))
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:
+    """Read, schema-check and parse one session file; errors name the file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CorruptFile(f"cannot read {path}: {error.strerror}", path=str(path)) from None
+    if len(raw) > max_bytes:
+        raise ValidationError(
+            f"{path.name} is {len(raw):,} bytes; the limit is {max_bytes:,}", path=str(path)
+        )
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise CorruptFile(f"{path.name} is not valid JSON: {error}", path=str(path)) from None
+    check_document(document, source=path.name)
+    try:
+        return parse_session(document, max_bytes=max_bytes)
+    except ValidationError as error:
+        raise ValidationError(
+            f"{path.name}: {error.message}", field=error.field, path=str(path)
+        ) from None

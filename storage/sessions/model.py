@@ -1,0 +1,127 @@
+"""The session payload (SPEC 5) as a strict pydantic model; errors name the field path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.errors import ValidationError
+
+DATA_MODEL_TYPE = "training_session_log"
+DATA_MODEL_VERSION = 1
+SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
+
+Text = Annotated[str, Field(max_length=2000)]
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+
+class WarmupSet(_Strict):
+    set: int = Field(ge=0, le=1000)
+    weightKg: float = Field(ge=0, le=2000)
+    repCount: int = Field(ge=0, le=1000)
+    notes: Text | None = None
+
+
+class RepCount(_Strict):
+    full: int = Field(ge=0, le=1000)
+    partial: int = Field(default=0, ge=0, le=1000)
+
+
+class WorkingSet(_Strict):
+    set: int = Field(ge=0, le=1000)
+    weightKg: float = Field(ge=0, le=2000)
+    repCount: RepCount
+    rpe: float | None = Field(default=None, ge=0, le=10)
+    repAssessment: Text | None = None
+    actualRestMinutes: float | None = Field(default=None, ge=0, le=600)
+    notes: Text | None = None
+
+
+class Exercise(_Strict):
+    Order: int = Field(ge=0, le=10_000)
+    Name: Label
+    targetMuscleGroups: list[Label] = Field(default_factory=list, max_length=30)
+    warmupSets: list[WarmupSet] = Field(default_factory=list, max_length=100)
+    workingSets: list[WorkingSet] = Field(default_factory=list, max_length=100)
+
+
+class TrainingSession(_Strict):
+    id: UUID = Field(alias="_id", strict=False)
+    userId: str = Field(pattern=SAFE_ID)
+    userName: Text
+    date: datetime = Field(strict=False)
+    phase: Text | None = None
+    week: int | None = Field(default=None, ge=0, le=1000)
+    isDeloadWeek: bool = False
+    focus: Text | None = None
+    durationSec: float | None = Field(default=None, ge=0, le=86_400)
+    exercises: list[Exercise] = Field(max_length=200)
+    dataModelVersion: int | None = None
+    dataModelType: Literal["training_session_log"] | None = None
+
+    @pydantic.field_validator("exercises")
+    @classmethod
+    def _unique_order(cls, exercises: list[Exercise]) -> list[Exercise]:
+        orders = [exercise.Order for exercise in exercises]
+        if len(orders) != len(set(orders)):
+            raise ValueError("each exercise needs its own Order")
+        return exercises
+
+    @property
+    def session_id(self) -> str:
+        return str(self.id)
+
+    def document(self) -> dict[str, Any]:
+        """The export document: the payload plus the data-model stamp, JSON-ready."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        data["dataModelVersion"] = DATA_MODEL_VERSION
+        data["dataModelType"] = DATA_MODEL_TYPE
+        return data
+
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.document(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSession:
+    """Validate a payload (dict or JSON text); VALIDATION names the first bad field."""
+    if isinstance(payload, str | bytes):
+        if len(payload) > max_bytes:
+            raise ValidationError(
+                f"session payload is {len(payload):,} bytes; the limit is {max_bytes:,}",
+                field="payload",
+            )
+        try:
+            payload = json.loads(payload)
+        except ValueError as error:
+            raise ValidationError(
+                f"session payload is not JSON: {error}", field="payload"
+            ) from None
+    elif isinstance(payload, dict):
+        size = len(json.dumps(payload, default=str))
+        if size > max_bytes:
+            raise ValidationError(
+                f"session payload is {size:,} bytes; the limit is {max_bytes:,}", field="payload"
+            )
+    if not isinstance(payload, dict):
+        raise ValidationError(
+            f"a session must be a JSON object, got {type(payload).__name__}", field="payload"
+        )
+    try:
+        return TrainingSession.model_validate(payload)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise ValidationError(
+            f"session {where}: {first['msg']}", field=where, key=str(payload.get("_id"))[:64]
+        ) from None

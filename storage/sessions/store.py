@@ -1,0 +1,206 @@
+"""Sessions in SQL: one row per session plus queryable exercise and set rows, written together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from storage.sessions.model import TrainingSession
+from storage.sql.database import Database
+from storage.sql.schema import sql_table
+
+LOCK_KEY = "trainlog:training_sessions"
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    session_id: str
+    payload_hash: str
+    json_path: str | None
+    version: int
+
+
+class SessionStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.sessions = sql_table("training_sessions")
+        self.exercises = sql_table("session_exercises")
+        self.sets = sql_table("session_sets")
+
+    def save(self, session: TrainingSession, json_path: str) -> bool:
+        """Write the session's rows; returns False when the same content was already stored."""
+        digest = session.content_hash()
+        sid = session.session_id
+        with self.database.transaction(
+            write=True, lock_key=LOCK_KEY, table="training_sessions"
+        ) as connection:
+            old = connection.execute(
+                sa.select(
+                    self.sessions.c.payloadHash, self.sessions.c.version, self.sessions.c.createdAt
+                ).where(self.sessions.c.sessionId == sid)
+            ).first()
+            if old is not None and old.payloadHash == digest:
+                return False
+            now = self._now()
+            for child in (self.sets, self.exercises):
+                connection.execute(sa.delete(child).where(child.c.sessionId == sid))
+            connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
+            connection.execute(
+                sa.insert(self.sessions),
+                [
+                    self._session_row(
+                        session,
+                        digest,
+                        json_path,
+                        now,
+                        created=old.createdAt if old else now,
+                        version=(old.version + 1) if old else 1,
+                    )
+                ],
+            )
+            exercise_rows, set_rows = self._child_rows(session, now)
+            if exercise_rows:
+                connection.execute(sa.insert(self.exercises), exercise_rows)
+            if set_rows:
+                connection.execute(sa.insert(self.sets), set_rows)
+            return True
+
+    def get(self, session_id: str) -> StoredSession | None:
+        with self.database.transaction(table="training_sessions") as connection:
+            row = (
+                connection.execute(
+                    sa.select(self.sessions).where(self.sessions.c.sessionId == session_id)
+                )
+                .mappings()
+                .first()
+            )
+        return _stored(row) if row else None
+
+    def iterate(self, batch: int = 1000) -> Iterator[StoredSession]:
+        after = ""
+        while True:
+            query = (
+                sa.select(self.sessions)
+                .where(self.sessions.c.sessionId > after)
+                .order_by(self.sessions.c.sessionId)
+                .limit(batch)
+            )
+            with self.database.transaction(table="training_sessions") as connection:
+                rows = connection.execute(query).mappings().all()
+            yield from (_stored(row) for row in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["sessionId"]
+
+    def load(self, session_id: str) -> TrainingSession | None:
+        """The stored export document, parsed (used to re-export exactly what was saved)."""
+        with self.database.transaction(table="training_sessions") as connection:
+            document = connection.execute(
+                sa.select(self.sessions.c.document).where(self.sessions.c.sessionId == session_id)
+            ).scalar()
+        return None if document is None else TrainingSession.model_validate(document)
+
+    def count(self) -> int:
+        with self.database.transaction(table="training_sessions") as connection:
+            return int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(self.sessions)
+                ).scalar_one()
+            )
+
+    def _now(self) -> datetime:
+        now = datetime.now(UTC)
+        return now.replace(tzinfo=None) if self.database.dialect == "sqlite" else now
+
+    def _session_row(
+        self,
+        session: TrainingSession,
+        digest: str,
+        json_path: str,
+        now: datetime,
+        *,
+        created: datetime,
+        version: int,
+    ) -> dict[str, Any]:
+        when = session.date.astimezone(UTC) if session.date.tzinfo else session.date
+        if self.database.dialect == "sqlite":
+            when = when.replace(tzinfo=None)
+        return {
+            "sessionId": session.session_id,
+            "userId": session.userId,
+            "userName": session.userName,
+            "date": when,
+            "phase": session.phase,
+            "week": session.week,
+            "isDeloadWeek": session.isDeloadWeek,
+            "focus": session.focus,
+            "durationSec": session.durationSec,
+            "payloadHash": digest,
+            "jsonPath": json_path,
+            "document": session.document(),
+            "createdAt": created,
+            "updatedAt": now,
+            "version": version,
+        }
+
+    def _child_rows(
+        self, session: TrainingSession, now: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        stamp = {"createdAt": now, "updatedAt": now, "version": 1}
+        sid = session.session_id
+        exercises, sets = [], []
+        for exercise in session.exercises:
+            exercises.append(
+                {
+                    "sessionId": sid,
+                    "exerciseOrder": exercise.Order,
+                    "name": exercise.Name,
+                    "targetMuscleGroups": list(exercise.targetMuscleGroups),
+                    **stamp,
+                }
+            )
+            for position, warm in enumerate(exercise.warmupSets):
+                sets.append(
+                    {
+                        "sessionId": sid,
+                        "exerciseOrder": exercise.Order,
+                        "kind": "warmup",
+                        "position": position,
+                        "setNumber": warm.set,
+                        "weightKg": warm.weightKg,
+                        "repFull": warm.repCount,
+                        "repPartial": None,
+                        "rpe": None,
+                        "repAssessment": None,
+                        "actualRestMinutes": None,
+                        "notes": warm.notes,
+                        **stamp,
+                    }
+                )
+            for position, work in enumerate(exercise.workingSets):
+                sets.append(
+                    {
+                        "sessionId": sid,
+                        "exerciseOrder": exercise.Order,
+                        "kind": "working",
+                        "position": position,
+                        "setNumber": work.set,
+                        "weightKg": work.weightKg,
+                        "repFull": work.repCount.full,
+                        "repPartial": work.repCount.partial,
+                        "rpe": work.rpe,
+                        "repAssessment": work.repAssessment,
+                        "actualRestMinutes": work.actualRestMinutes,
+                        "notes": work.notes,
+                        **stamp,
+                    }
+                )
+        return exercises, sets
+
+
+def _stored(row: Any) -> StoredSession:
+    return StoredSession(row["sessionId"], row["payloadHash"], row["jsonPath"], row["version"])

@@ -1,0 +1,82 @@
+"""The base of every trainlog task: settings and storage from the app, the retry policy
+(transient PersistenceErrors back off exponentially up to a cap), failures recorded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+from celery import Task
+
+from storage.errors import PersistenceError
+from storage.settings import Settings
+from storage.stores import Stores
+from tasks.failures import record_failure
+
+log = logging.getLogger(__name__)
+
+
+def retry_delay(attempt: int, cap: float) -> float:
+    """Exponential backoff with full jitter: 1, 2, 4, ... seconds, capped."""
+    return random.uniform(0.5, 1.0) * min(cap, 2.0**attempt)
+
+
+class TrainlogTask(Task):
+    abstract = True
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.app.settings  # set by workers.app.create_app
+        return settings
+
+    @property
+    def stores(self) -> Stores:
+        """One Stores per process (a forked pool child opens its own connections)."""
+        app: Any = self.app
+        if getattr(app, "_trainlog_pid", None) != os.getpid():
+            app._trainlog_stores = Stores(self.settings)
+            app._trainlog_stores.initialize()
+            app._trainlog_pid = os.getpid()
+        stores: Stores = app._trainlog_stores
+        return stores
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except PersistenceError as error:
+            retries = self.request.retries or 0
+            if error.transient and retries < self.settings.max_retries:
+                log.warning(
+                    "%s: transient %s, retry %d: %s",
+                    self.name,
+                    error.code,
+                    retries + 1,
+                    error.message,
+                )
+                raise self.retry(
+                    exc=error,
+                    max_retries=self.settings.max_retries,
+                    countdown=retry_delay(retries, self.settings.retry_backoff_max),
+                ) from None
+            raise
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        try:
+            record_failure(
+                self.stores,
+                task_id=task_id,
+                task_name=self.name,
+                args=args,
+                kwargs=kwargs,
+                error=exc,
+            )
+        except Exception:  # the failure log must never hide the failure itself
+            log.exception("could not record the failure of %s %s", self.name, task_id)
+
+    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Queue a follow-up job by its public name (routing picks the queue)."""
+        self.app.send_task(name, args=list(args), kwargs=kwargs)

@@ -1,0 +1,57 @@
+"""Failed jobs, recorded where an operator can list them (`trainlog failures`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from storage.stores import Stores
+
+MAX_ARGUMENT_CHARS = 8_000
+SECRET_FIELDS = {"accessToken", "refreshToken"}
+
+
+def redact(value: Any) -> Any:
+    """Secrets never reach the failure log."""
+    if isinstance(value, dict):
+        return {k: ("***" if k in SECRET_FIELDS else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def shorten(arguments: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(arguments, default=str)
+    if len(text) <= MAX_ARGUMENT_CHARS:
+        return json.loads(text)
+    return {"truncated": text[:MAX_ARGUMENT_CHARS]}
+
+
+def record_failure(
+    stores: Stores,
+    *,
+    task_id: str | None,
+    task_name: str,
+    args: Any,
+    kwargs: Any,
+    error: BaseException,
+) -> dict[str, Any]:
+    code = getattr(error, "code", type(error).__name__)
+    row = {
+        "failureId": uuid.uuid4().hex,
+        "taskId": task_id,
+        "taskName": task_name,
+        "arguments": shorten({"args": redact(list(args or [])), "kwargs": redact(kwargs or {})}),
+        "errorCode": str(code),
+        "error": str(error)[:2000],
+        "failedAt": datetime.now(UTC),
+    }
+    return stores.repository("task_failures").add(row)
+
+
+def list_failures(stores: Stores, limit: int = 50) -> list[dict[str, Any]]:
+    rows = list(stores.repository("task_failures").iterate())
+    rows.sort(key=lambda row: row["failedAt"], reverse=True)
+    return rows[:limit]

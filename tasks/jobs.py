@@ -1,0 +1,82 @@
+"""The public jobs, registered under their stable `trainlog.*` names (see docs/jobs.md).
+Each is a thin wrapper: arguments in, plain function, JSON summary out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from tasks import rows as row_jobs
+from tasks import sessions
+from tasks.base import TrainlogTask
+from tasks.metrics import recompute
+
+RECOMPUTE_DAILY = "trainlog.recompute_daily_metrics"
+
+
+def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> None:
+    for athlete_id, since in since_by_athlete.items():
+        task.enqueue(RECOMPUTE_DAILY, athlete_id, since)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")
+def save_session(self: TrainlogTask, session: Any) -> dict[str, Any]:
+    saved = sessions.save_session(self.stores, session)
+    _queue_recompute(self, {saved.athlete_id: saved.recompute_from.isoformat()})
+    return saved.result()
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.ingest_activities")
+def ingest_activities(self: TrainlogTask, activities: Any) -> dict[str, Any]:
+    result = row_jobs.ingest_activities(self.stores, activities)
+    _queue_recompute(self, result["recomputeFrom"])
+    return result
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.upsert_rows")
+def upsert_rows(self: TrainlogTask, table: Any, rows: Any) -> dict[str, Any]:
+    result = row_jobs.upsert_rows(self.stores, table, rows)
+    _queue_recompute(self, result.pop("recomputeFrom"))
+    return result
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.export_session_json")
+def export_session_json(self: TrainlogTask, session_id: Any) -> dict[str, Any]:
+    return sessions.export_session_json(self.stores, session_id)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.import_sessions")
+def import_sessions(self: TrainlogTask, folder: Any) -> dict[str, Any]:
+    return sessions.import_sessions(self.stores, folder)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.reconcile_exports")
+def reconcile_exports(self: TrainlogTask) -> dict[str, Any]:
+    return sessions.reconcile_exports(self.stores)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.recompute_daily_metrics")
+def recompute_daily_metrics(
+    self: TrainlogTask, athlete_id: Any, since: Any = None
+) -> dict[str, Any]:
+    athlete = recompute.check_athlete(athlete_id)
+    result = recompute.recompute_daily(self.stores, {athlete: recompute.parse_since(since)})
+    summary = result[athlete]
+    if summary["from"] is not None:
+        self.enqueue("trainlog.recompute_weekly_metrics", athlete, summary["from"])
+    return {"athleteId": athlete, **summary}
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.recompute_weekly_metrics")
+def recompute_weekly_metrics(
+    self: TrainlogTask, athlete_id: Any, since: Any = None
+) -> dict[str, Any]:
+    athlete = recompute.check_athlete(athlete_id)
+    result = recompute.recompute_weekly(self.stores, {athlete: recompute.parse_since(since)})
+    return {"athleteId": athlete, **result[athlete]}
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.nightly_rollup")
+def nightly_rollup(self: TrainlogTask) -> dict[str, Any]:
+    return recompute.nightly_rollup(self.stores)

@@ -1,0 +1,87 @@
+"""Reading metric inputs from the repositories, and writing results back by athlete scope."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from storage.atomic import write_atomic
+from storage.csv.locks import acquire_lock
+from storage.csv.storage import as_frame
+from storage.stores import Stores
+from storage.tables import get_table
+
+WATERMARK_FILE = ".rollup-watermark.json"
+
+
+@contextmanager
+def metrics_lock(stores: Stores) -> Iterator[None]:
+    """One recompute at a time (per data folder), so a slower run never overwrites a newer one."""
+    folder = stores.settings.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with acquire_lock(
+        folder / ".metrics.lock",
+        exclusive=True,
+        timeout=max(stores.settings.task_soft_time_limit, 1),
+    ):
+        yield
+
+
+def read_for(stores: Stores, table: str, athletes: Iterable[str] | None) -> pd.DataFrame:
+    frame = stores.repository(table).read_frame()
+    if athletes is not None:
+        frame = frame[frame["athleteId"].isin(list(athletes))]
+    return frame
+
+
+def timezones(stores: Stores, athletes: Iterable[str] | None) -> dict[str, str]:
+    frame = read_for(stores, "athlete", athletes)
+    return {
+        str(a): str(z)
+        for a, z in zip(frame["athleteId"], frame["timezone"], strict=True)
+        if isinstance(z, str) and z
+    }
+
+
+def to_frame_form(table: str, frame: pd.DataFrame, date_columns: Iterable[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for name in date_columns:
+        out[name] = pd.to_datetime(out[name]).dt.strftime("%Y-%m-%d")
+    return as_frame(get_table(table), out)
+
+
+def write_scoped(
+    stores: Stores, table: str, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str
+) -> int:
+    """Replace the rows of each athlete from its scope date on with `frame` (frame form)."""
+    return stores.repository(table).replace_scope(frame, scope, date_column)
+
+
+def read_watermark(stores: Stores) -> str | None:
+    path = stores.settings.data_dir / WATERMARK_FILE
+    try:
+        value = json.loads(path.read_text())["watermark"]
+        return str(value)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_watermark(stores: Stores, stamp: str) -> None:
+    path = stores.settings.data_dir / WATERMARK_FILE
+    write_atomic(path, json.dumps({"watermark": stamp, "written": _now()}).encode())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def changed_since(frame: pd.DataFrame, watermark: str | None) -> pd.DataFrame:
+    if watermark is None:
+        return frame
+    stamps: Any = frame["updatedAt"].fillna("")
+    return frame[stamps > watermark]

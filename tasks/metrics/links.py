@@ -1,0 +1,93 @@
+"""Planned sessions linked to activities (same athlete, local date and sport; links made by hand
+are kept) and planned_metrics: planned vs actual load per planned session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from storage.stores import Stores
+from tasks.metrics.inputs import read_for, to_frame_form, write_scoped
+
+
+def link_planned(stores: Stores, loads: pd.DataFrame, scope: Mapping[str, str]) -> None:
+    athletes = list(scope)
+    planned = read_for(stores, "planned_sessions", athletes)
+    if planned.empty:
+        return
+    links = read_for(stores, "links", athletes)
+    manual = links[links["method"] == "manual"]
+    acts = (
+        loads.assign(day=loads["date"].dt.strftime("%Y-%m-%d")).drop(columns="date")
+        if not loads.empty
+        else pd.DataFrame(columns=["activityId", "athleteId", "day", "load"])
+    )
+    sports = read_for(stores, "activities", athletes)[["activityId", "sport"]]
+    acts = acts.merge(sports, on="activityId", how="left")
+    auto = planned.merge(
+        acts,
+        left_on=["athleteId", "date", "sport"],
+        right_on=["athleteId", "day", "sport"],
+        how="inner",
+    )
+    auto = auto[~auto["activityId"].isin(manual["activityId"])]
+    new_links = pd.DataFrame(
+        {
+            "linkId": "auto-" + auto["plannedSessionId"] + "-" + auto["activityId"],
+            "athleteId": auto["athleteId"],
+            "plannedSessionId": auto["plannedSessionId"],
+            "activityId": auto["activityId"],
+            "method": "auto",
+            "date": auto["date"],
+        }
+    )
+    in_scope = new_links["date"] >= new_links["athleteId"].map(scope)
+    _replace_auto_links(stores, links, new_links[in_scope].drop(columns="date"), scope, planned)
+    all_links = pd.concat(
+        [manual[["plannedSessionId", "activityId"]], new_links[["plannedSessionId", "activityId"]]],
+        ignore_index=True,
+    )
+    linked = all_links.merge(acts[["activityId", "load"]], on="activityId", how="left")
+    actual = linked.groupby("plannedSessionId")["load"].sum()
+    ids = linked.groupby("plannedSessionId")["activityId"].agg(lambda s: json.dumps(sorted(s)))
+    plan = planned[planned["date"] >= planned["athleteId"].map(scope)]
+    planned_load = plan["plannedLoad"].astype(float)
+    actual_load = plan["plannedSessionId"].map(actual).fillna(0.0).astype(float)
+    frame = pd.DataFrame(
+        {
+            "plannedSessionId": plan["plannedSessionId"],
+            "athleteId": plan["athleteId"],
+            "date": plan["date"],
+            "plannedLoad": planned_load,
+            "actualLoad": actual_load,
+            "compliance": np.where(planned_load > 0, actual_load / planned_load, np.nan),
+            "activityIds": plan["plannedSessionId"].map(ids).fillna("[]"),
+        }
+    )
+    write_scoped(
+        stores, "planned_metrics", to_frame_form("planned_metrics", frame, []), scope, "date"
+    )
+
+
+def _replace_auto_links(
+    stores: Stores,
+    links: pd.DataFrame,
+    new_links: pd.DataFrame,
+    scope: Mapping[str, str],
+    planned: pd.DataFrame,
+) -> None:
+    dates = planned.set_index("plannedSessionId")["date"]
+    old = links[(links["method"] == "auto")]
+    old_dates = old["plannedSessionId"].map(dates).fillna("9999-12-31")
+    stale = old[
+        (old_dates >= old["athleteId"].map(scope).fillna("9999-12-31"))
+        & ~old["linkId"].isin(new_links["linkId"])
+    ]
+    repo = stores.repository("links")
+    for link_id in stale["linkId"]:
+        repo.delete(link_id)
+    if not new_links.empty:
+        repo.upsert_frame(new_links)

@@ -1,0 +1,69 @@
+"""Row jobs as plain functions: validated upserts into any table, and activity ingest."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from storage.errors import ValidationError
+from storage.stores import Stores
+from storage.tables import get_table
+
+MAX_ROWS = 100_000
+# table -> (column holding the athlete, column holding the date metrics change from)
+METRIC_INPUTS = {
+    "activities": ("athleteId", "startTime"),
+    "thresholds": ("athleteId", "validFrom"),
+    "planned_sessions": ("athleteId", "date"),
+    "athlete": ("athleteId", None),
+}
+
+
+def _rows_argument(rows: Any, name: str) -> list[dict[str, Any]]:
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValidationError(f"{name} must be a list of objects", field=name)
+    if len(rows) > MAX_ROWS:
+        raise ValidationError(
+            f"{name}: {len(rows):,} rows; send at most {MAX_ROWS:,} per job", field=name
+        )
+    return rows
+
+
+def recompute_dates(table: str, changed: pd.DataFrame) -> dict[str, str]:
+    """{athleteId: ISO date} from which metrics must be recomputed after `changed` rows."""
+    if table not in METRIC_INPUTS or changed.empty:
+        return {}
+    athlete_column, date_column = METRIC_INPUTS[table]
+    if date_column is None:
+        return {str(a): date.min.isoformat() for a in changed[athlete_column].unique()}
+    days = pd.to_datetime(changed[date_column].str.slice(0, 10), format="%Y-%m-%d")
+    # a day early: the athlete's local calendar may put an activity on the previous UTC day
+    earliest = (days - pd.Timedelta(days=1)).groupby(changed[athlete_column].to_numpy()).min()
+    return {str(athlete): day.date().isoformat() for athlete, day in earliest.items()}
+
+
+def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
+    """Validated upsert into any table; returns the count and where metrics must recompute."""
+    if not isinstance(table, str):
+        raise ValidationError("table must be a table name", field="table")
+    definition = get_table(table)
+    rows = _rows_argument(rows, "rows")
+    if not rows:
+        return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}
+    changed = stores.repository(definition.name).upsert_frame(pd.DataFrame(rows))
+    return {
+        "table": definition.name,
+        "upserted": len(rows),
+        "recomputeFrom": recompute_dates(definition.name, changed),
+    }
+
+
+def ingest_activities(stores: Stores, activities: Any) -> dict[str, Any]:
+    result = upsert_rows(stores, "activities", _rows_argument(activities, "activities"))
+    return {"upserted": result["upserted"], "recomputeFrom": result["recomputeFrom"]}
+
+
+def day_before(day: date) -> date:
+    return day - timedelta(days=1)

@@ -1,0 +1,183 @@
+"""Session jobs as plain functions: save, export, import a folder, reconcile SQL with JSON files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from storage.errors import NotFound, PersistenceError, ValidationError
+from storage.sessions.exports import (
+    contained,
+    export_name,
+    fill_muscle_groups,
+    read_export,
+    write_export,
+)
+from storage.sessions.model import TrainingSession, parse_session
+from storage.stores import Stores
+
+Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class SavedSession:
+    session_id: str
+    json_path: str
+    activity_id: str
+    athlete_id: str
+    recompute_from: date
+    changed: bool
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "jsonPath": self.json_path,
+            "activityId": self.activity_id,
+        }
+
+
+def session_activity(session: TrainingSession) -> dict[str, Any]:
+    """A saved session counts as a strength activity: duration, mean working-set RPE, volume.
+    With no durationSec the duration is estimated as 45 s per set plus the recorded rests."""
+    working = [s for e in session.exercises for s in e.workingSets]
+    sets = len(working) + sum(len(e.warmupSets) for e in session.exercises)
+    rpes = [s.rpe for s in working if s.rpe is not None]
+    rest = sum((s.actualRestMinutes or 0) * 60 for s in working)
+    return {
+        "activityId": f"session-{session.session_id}",
+        "athleteId": session.userId,
+        "startTime": session.date,
+        "sport": "strength",
+        "durationSec": session.durationSec
+        if session.durationSec is not None
+        else float(sets * 45 + rest),
+        "rpe": sum(rpes) / len(rpes) if rpes else None,
+        "volumeKg": float(sum(s.weightKg * s.repCount.full for s in working)),
+        "name": session.focus,
+        "source": "session",
+        "sessionId": session.session_id,
+    }
+
+
+def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
+    """SQL first (idempotent by content), then the JSON file, then the activity row."""
+    session = fill_muscle_groups(session, stores.muscle_lookup)
+    folder = stores.settings.export_dir
+    path = contained(folder, folder / export_name(session))
+    changed = stores.sessions.save(session, str(path))
+    write_export(folder, session)  # raises a transient error: the task retries the export
+    activity = session_activity(session)
+    stores.repository("activities").upsert(activity)
+    return SavedSession(
+        session.session_id,
+        str(path),
+        activity["activityId"],
+        session.userId,
+        session.date.date() - timedelta(days=1),
+        changed,
+    )
+
+
+def save_session(stores: Stores, payload: Any) -> SavedSession:
+    return store_session(
+        stores, parse_session(payload, max_bytes=stores.settings.max_payload_bytes)
+    )
+
+
+def export_session_json(stores: Stores, session_id: Any) -> dict[str, Any]:
+    try:
+        sid = str(UUID(str(session_id)))
+    except ValueError:
+        raise ValidationError(
+            f"session_id {str(session_id)[:60]!r} is not a UUID", field="session_id"
+        ) from None
+    session = stores.sessions.load(sid)
+    if session is None:
+        raise NotFound(f"session {sid} does not exist", table="training_sessions", key=sid)
+    return {"path": str(write_export(stores.settings.export_dir, session))}
+
+
+def allowed_import_folder(stores: Stores, folder: Any) -> Path:
+    """Only TRAINLOG_IMPORT_DIR (and the export folder, for recovery) may be read."""
+    if not isinstance(folder, str) or not folder:
+        raise ValidationError("folder must be a non-empty path", field="folder")
+    candidate = Path(folder)
+    for root in (stores.settings.import_dir, stores.settings.export_dir):
+        base = candidate if candidate.is_absolute() else root / candidate
+        try:
+            resolved = contained(root, base)
+        except ValidationError:
+            continue
+        if not resolved.is_dir():
+            raise NotFound(f"import folder {resolved} does not exist", path=str(resolved))
+        return resolved
+    raise ValidationError(
+        f"{folder} is outside the import folder {stores.settings.import_dir}",
+        field="folder",
+        path=folder,
+    )
+
+
+def import_sessions(
+    stores: Stores, folder: Any, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Every *.json file of the folder into SQL (and the export folder); errors per file."""
+    root = allowed_import_folder(stores, folder)
+    imported = unchanged = 0
+    errors: list[dict[str, str]] = []
+    for path in sorted(root.glob("*.json")):
+        try:
+            saved = store_session(
+                stores, read_export(path, max_bytes=stores.settings.max_payload_bytes)
+            )
+            imported, unchanged = imported + saved.changed, unchanged + (not saved.changed)
+        except PersistenceError as error:
+            if error.transient:
+                raise
+            errors.append({"file": path.name, "error": str(error)})
+        if progress:
+            progress(1)
+    return {"imported": imported, "unchanged": unchanged, "errors": errors}
+
+
+def reconcile_exports(stores: Stores) -> dict[str, Any]:
+    """Repair divergence: missing or stale files are rewritten from SQL; files with no SQL row
+    are imported (the JSON files are authoritative for recovery)."""
+    folder = stores.settings.export_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    repaired: list[dict[str, str]] = []
+    known: set[str] = set()
+    checked = 0
+    for stored in stores.sessions.iterate():
+        checked += 1
+        session = stores.sessions.load(stored.session_id)
+        assert session is not None
+        path = folder / export_name(session)
+        known.add(path.name)
+        action = _file_state(path, stored.payload_hash)
+        if action:
+            write_export(folder, session)
+            repaired.append({"sessionId": stored.session_id, "action": action})
+    for path in sorted(folder.glob("training_session_*.json")):
+        if path.name in known:
+            continue
+        checked += 1
+        try:
+            saved = store_session(stores, read_export(path))
+            repaired.append({"sessionId": saved.session_id, "action": "imported"})
+        except ValidationError as error:
+            repaired.append({"sessionId": path.name, "action": f"skipped: {error.message}"})
+    return {"checked": checked, "repaired": repaired}
+
+
+def _file_state(path: Path, expected_hash: str) -> str | None:
+    if not path.exists():
+        return "recreated"
+    try:
+        return None if read_export(path).content_hash() == expected_hash else "rewritten"
+    except PersistenceError:
+        return "rewritten"

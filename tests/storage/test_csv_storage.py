@@ -1,0 +1,176 @@
+"""CsvStorage behaviours of SPEC 4.2: round-trip, lock timeout, header migration, secrets."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import stat
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.csv.locks import acquire_lock
+from storage.csv.storage import CsvStorage
+from storage.errors import CorruptFile, LockTimeout
+from storage.repositories.csv import CsvRepository
+from storage.tables import Column, ColumnType, Table, get_table
+
+ALL_TYPES = Table(
+    "everything",
+    ("id",),
+    (
+        Column("id", ColumnType.STRING, required=True),
+        Column("s", ColumnType.STRING),
+        Column("i", ColumnType.INT),
+        Column("f", ColumnType.FLOAT),
+        Column("b", ColumnType.BOOL),
+        Column("d", ColumnType.DATE),
+        Column("t", ColumnType.DATETIME),
+        Column("j", ColumnType.JSON),
+    ),
+)
+AWKWARD = st.sampled_from(
+    [
+        "",
+        "NA",
+        "null",
+        "None",
+        "n/a",
+        "nan",
+        "007",
+        "\\",
+        "\\\\N",
+        " ",
+        "a,b",
+        'say "hi"',
+        "line\nbreak",
+        "1e5",
+        "-0",
+        "TRUE",
+        "ünï©ødé",
+    ]
+)
+TEXT = st.one_of(
+    AWKWARD,
+    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\x00"), max_size=30),
+)
+ROWS = st.fixed_dictionaries(
+    {
+        "s": st.none() | TEXT,
+        "i": st.none() | st.integers(-(2**62), 2**62),
+        "f": st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        "b": st.none() | st.booleans(),
+        "d": st.none() | st.dates(),
+        "t": st.none() | st.datetimes(timezones=st.just(__import__("datetime").UTC)),
+        "j": st.none() | st.dictionaries(st.text(max_size=5), st.integers() | TEXT, max_size=3),
+    }
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(ROWS, min_size=1, max_size=8))
+def test_every_type_round_trips_exactly(tmp_path: Path, rows: list[dict]) -> None:
+    repo = CsvRepository(ALL_TYPES, CsvStorage(tmp_path / f"rt{time.time_ns()}"))
+    originals = [{"id": f"r{n}", **row} for n, row in enumerate(rows)]
+    repo.upsert_many(originals)
+    stored_rows = {row["id"]: row for row in repo.list(limit=100).rows}
+    for original in originals:
+        stored = stored_rows[original["id"]]
+        for name, value in original.items():
+            got = stored[name]
+            if isinstance(value, float) and value == 0.0:
+                assert got == 0.0 and math.copysign(1, got) == math.copysign(1, value)
+            else:
+                assert got == value, name
+                assert type(got) is type(value), name
+
+
+def test_missing_and_empty_file_read_as_empty_table(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path / "new" / "nested"), get_table("activities")
+    assert list(storage.read(table).columns) == table.headers
+    storage.path(table).write_text("")
+    assert storage.read(table).empty
+    assert storage.folder.is_dir()
+
+
+def hold_lock(lock_path: str, seconds: float, ready) -> None:
+    with acquire_lock(Path(lock_path), exclusive=True, timeout=5):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_lock_timeout_names_the_file(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path, lock_timeout=0.3), get_table("goals")
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=hold_lock, args=(str(storage.lock_path(table)), 3, ready))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        started = time.monotonic()
+        with pytest.raises(LockTimeout) as caught:
+            storage.upsert(table, [{"goalId": "g", "athleteId": "a", "title": "t"}])
+        assert 0.25 <= time.monotonic() - started < 2.5
+        assert "goals.csv" in str(caught.value) and caught.value.transient
+        assert caught.value.path == str(storage.path(table))
+    finally:
+        holder.join()
+    assert not storage.path(table).exists()  # nothing was half written
+
+
+def test_header_migration_keeps_values_and_unknown_columns(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("athlete")
+    storage.path(table).write_text(
+        "athleteId,name,legacyNote\nA1,Ana,keep me\n007,NA,\\\n", encoding="utf-8"
+    )
+    added = storage.migrate_headers(table)
+    assert set(added) == {"timezone", "coachId", "birthYear", "createdAt", "updatedAt", "version"}
+    header = storage.path(table).read_text().splitlines()[0].split(",")
+    assert header[: len(table.headers)] == table.headers and header[-1] == "legacyNote"
+    frame = storage.read(table).set_index("athleteId")
+    assert frame.loc["A1", "legacyNote"] == "keep me" and frame.loc["007", "name"] == "NA"
+    assert frame.loc["007", "legacyNote"] == ""
+    assert storage.migrate_headers(table) == []
+    repo = CsvRepository(table, storage)
+    repo.update("A1", {"timezone": "Europe/Oslo"})
+    assert storage.read(table).set_index("athleteId").loc["A1", "legacyNote"] == "keep me"
+
+
+def test_tokens_file_is_private(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("tokens")
+    CsvRepository(table, storage).upsert(
+        {"athleteId": "a", "provider": "strava", "accessToken": "s3cr3t"}
+    )
+    assert stat.S_IMODE(storage.path(table).stat().st_mode) == 0o600
+    assert stat.S_IMODE(storage.lock_path(table).stat().st_mode) == 0o600
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("daily_metrics")
+    storage.path(table).write_text("athleteId,date,activityCount\na,2026-01-01,many\n")
+    with pytest.raises(CorruptFile) as caught:
+        storage.read(table)
+    assert "daily_metrics.csv" in str(caught.value)
+
+
+def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("goals")
+    storage.upsert(
+        table, [{"goalId": f"g{i}", "athleteId": "a", "title": "old"} for i in range(1000)]
+    )
+    storage.upsert(
+        table,
+        pd.DataFrame(
+            {"goalId": ["g5", "new"], "athleteId": ["a", "a"], "title": ["fresh", "fresh"]}
+        ),
+    )
+    frame = storage.read(table).set_index("goalId")
+    assert len(frame) == 1001 and frame.loc["g5", "title"] == "fresh"
+    assert (frame["title"] == "old").sum() == 999
+    assert storage.delete(table, [("g1",), ("g2",), ("ghost",)]) == 2

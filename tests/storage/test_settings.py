@@ -1,0 +1,50 @@
+"""Settings are read once from TRAINLOG_* variables; every bad value names its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.errors import ConfigurationError
+from storage.settings import DEFAULTS, load_settings
+
+
+def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
+    settings = load_settings({"TRAINLOG_HOME": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'trainlog.sqlite'}"
+    assert settings.broker_url is None and settings.broker_is_embedded
+    assert settings.data_dir == tmp_path / "data" and settings.export_dir == tmp_path / "exports"
+    assert settings.timezone == "UTC" and settings.lock_timeout == DEFAULTS["lock_timeout"][0]
+
+
+def test_values_are_parsed(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "TRAINLOG_HOME": str(tmp_path),
+            "TRAINLOG_LOCK_TIMEOUT": "2.5",
+            "TRAINLOG_BROKER_URL": "redis://localhost:6379/3",
+            "TRAINLOG_TIMEZONE": "America/Denver",
+            "TRAINLOG_TABLE_BACKENDS": "activities=sql, goals=csv",
+        }
+    )
+    assert settings.lock_timeout == 2.5 and not settings.broker_is_embedded
+    assert settings.backend_for("activities", "csv") == "sql"
+    assert settings.backend_for("thresholds", "csv") == "csv"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("TRAINLOG_LOCK_TIMEOUT", "soon"),
+        ("TRAINLOG_LOCK_TIMEOUT", "-1"),
+        ("TRAINLOG_TIMEZONE", "Mars/Olympus"),
+        ("TRAINLOG_NIGHTLY_ROLLUP_HOUR", "25"),
+        ("TRAINLOG_TABLE_BACKENDS", "activities=excel"),
+        ("TRAINLOG_TASK_TIME_LIMIT", "900"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"TRAINLOG_HOME": str(tmp_path), name: value})
+    assert name in str(caught.value)

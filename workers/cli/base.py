@@ -1,0 +1,72 @@
+"""The `trainlog` group and what every command shares: settings, errors, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from storage.errors import PersistenceError
+from storage.settings import DEFAULTS, PREFIX, Settings, load_settings
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(human(data) if human else _plain(data))
+
+
+def _plain(data: Any, indent: str = "") -> str:
+    if isinstance(data, dict):
+        return "\n".join(
+            f"{indent}{k}: "
+            + (("\n" + _plain(v, indent + "  ")) if isinstance(v, dict | list) and v else str(v))
+            for k, v in data.items()
+        )
+    if isinstance(data, list):
+        return "\n".join(f"{indent}- {json.dumps(item, default=str)}" for item in data)
+    return f"{indent}{data}"
+
+
+def handled(command: Callable[..., Any]) -> Callable[..., Any]:
+    """PersistenceErrors become one clear line on stderr and exit code 1; never a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PersistenceError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_USAGE if error.code == "CONFIGURATION" else EXIT_FAILED)
+
+    return run
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """trainlog: persistence jobs for training-log data (Celery + CSV + SQL)."""
+    try:
+        ctx.obj = load_settings()
+    except PersistenceError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def settings_table() -> str:
+    return "\n".join(
+        f"{PREFIX}{name.upper():<22} default {default!r:<14} {meaning}"
+        for name, (default, meaning) in DEFAULTS.items()
+    )

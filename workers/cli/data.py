@@ -1,0 +1,43 @@
+"""Commands over the data itself: import-sessions, export."""
+
+from __future__ import annotations
+
+import click
+from tqdm import tqdm
+
+from storage.stores import Stores
+from tasks import sessions
+from workers.cli.base import emit, handled, main, settings_from
+
+
+@main.command("import-sessions")
+@click.argument("folder")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
+    """Import every session JSON file of FOLDER (inside TRAINLOG_IMPORT_DIR) into SQL."""
+    stores = Stores(settings_from(ctx))
+    stores.initialize()
+    root = sessions.allowed_import_folder(stores, folder)
+    total = len(list(root.glob("*.json")))
+    with tqdm(total=total, unit="file", disable=as_json) as bar:
+        result = sessions.import_sessions(
+            stores, str(root), progress=lambda n: bar.update(n) and None
+        )
+    emit(result, as_json)
+
+
+@main.command()
+@click.argument("session_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def export(ctx: click.Context, session_ids: tuple[str, ...], as_json: bool) -> None:
+    """(Re)write session JSON files: the given ids, or repair every divergence."""
+    stores = Stores(settings_from(ctx))
+    stores.initialize()
+    if session_ids:
+        emit([sessions.export_session_json(stores, sid) for sid in session_ids], as_json)
+    else:
+        emit(sessions.reconcile_exports(stores), as_json)

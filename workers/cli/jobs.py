@@ -1,0 +1,138 @@
+"""Commands that talk to the pipeline: enqueue, failures, doctor, report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from storage.errors import ValidationError
+from storage.stores import Stores
+from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from, settings_table
+
+
+def _json_argument(text: str, what: str) -> Any:
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ValidationError(
+                f"{what}: cannot read {text[1:]}: {error.strerror}", field=what
+            ) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a bare word such as an athlete id
+
+
+@main.command()
+@click.argument("job")
+@click.argument("args", nargs=-1)
+@click.option("--kwargs", "kwargs_text", default="{}", help="keyword arguments as JSON")
+@click.option("--wait", is_flag=True, help="block until the result is back")
+@click.option("--timeout", type=click.FloatRange(0.1, 86400), default=300, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def enqueue(
+    ctx: click.Context,
+    job: str,
+    args: tuple[str, ...],
+    kwargs_text: str,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Send JOB (e.g. save_session @session.json) by its public name."""
+    from workers.client import TrainlogClient
+
+    kwargs = _json_argument(kwargs_text, "--kwargs")
+    if not isinstance(kwargs, dict):
+        raise ValidationError("--kwargs must be a JSON object", field="--kwargs")
+    client = TrainlogClient(settings_from(ctx))
+    try:
+        result = client.send(
+            job, *(_json_argument(a, f"argument {i + 1}") for i, a in enumerate(args)), **kwargs
+        )
+        if not wait:
+            emit({"taskId": result.id, "job": job}, as_json)
+            return
+        try:
+            value = result.get(timeout=timeout, propagate=False)
+        except Exception as error:  # a timeout from the result backend
+            click.echo(f"error: no result within {timeout:g}s: {error}", err=True)
+            sys.exit(EXIT_FAILED)
+        if result.failed():
+            click.echo(f"error: {job} failed: {value}", err=True)
+            sys.exit(EXIT_FAILED)
+        emit({"taskId": result.id, "job": job, "result": value}, as_json)
+    finally:
+        client.close()
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List recorded job failures, newest first."""
+    from tasks.failures import list_failures
+
+    stores = Stores(settings_from(ctx))
+    stores.initialize()
+    rows = list_failures(stores, limit)
+    if as_json:
+        emit(rows, True)
+        return
+    if not rows:
+        click.echo("no failures recorded")
+    for row in rows:
+        click.echo(
+            f"{row['failedAt']:%Y-%m-%d %H:%M:%S}  {row['taskName']:<32} "
+            f"{row['errorCode']:<18} {row['taskId']}\n    {row['error']}"
+        )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--settings", "show_settings", is_flag=True, help="list every setting and default")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool, show_settings: bool) -> None:
+    """Check the broker, the database and the folders; exit 1 if any is unhealthy."""
+    from workers.health import check_all
+
+    if show_settings:
+        click.echo(settings_table())
+        return
+    report = check_all(settings_from(ctx))
+    emit(
+        report,
+        as_json,
+        lambda r: "\n".join(
+            f"{'ok  ' if c['ok'] else 'FAIL'} {name:<10} {c['detail']}" for name, c in r.items()
+        ),
+    )
+    if not all(check["ok"] for check in report.values()):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.argument("athlete")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("pmc.png"),
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def report(ctx: click.Context, athlete: str, out: Path, as_json: bool) -> None:
+    """Draw ATHLETE's Performance Management Chart (CTL, ATL, TSB, daily load) as a PNG."""
+    from workers.report import draw_pmc
+
+    emit(draw_pmc(Stores(settings_from(ctx)), athlete, out), as_json)

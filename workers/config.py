@@ -1,0 +1,97 @@
+"""Celery configuration from the settings: brokers, reliability, queues, routes, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kombu import Queue
+
+from beat_schedule import build_beat_schedule
+from storage.settings import Settings
+
+QUEUES = ("default", "metrics", "maintenance")
+ROUTES = {
+    "trainlog.recompute_daily_metrics": "metrics",
+    "trainlog.recompute_weekly_metrics": "metrics",
+    "trainlog.nightly_rollup": "metrics",
+    "trainlog.apply_migrations": "maintenance",
+    "trainlog.check_seed_updates": "maintenance",
+    "trainlog.reconcile_exports": "maintenance",
+    "trainlog.import_sessions": "maintenance",
+}
+EMBEDDED_POLL_SECONDS = 0.1  # filesystem broker: ~100 ms latency; each poll lists the folder
+REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages to restore
+
+
+def embedded_folders(settings: Settings) -> dict[str, Path]:
+    root = settings.broker_folder
+    return {"queue": root / "queue", "processed": root / "processed", "control": root / "control"}
+
+
+def broker_and_backend(settings: Settings) -> tuple[str, str]:
+    """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite."""
+    broker = settings.broker_url or "filesystem://"
+    if settings.result_backend:
+        return broker, settings.result_backend
+    if broker.startswith(("redis://", "rediss://")):
+        return broker, broker
+    return broker, f"db+sqlite:///{settings.home / 'results.sqlite'}"
+
+
+def transport_options(settings: Settings, broker: str) -> dict[str, Any]:
+    if broker.startswith("filesystem://"):
+        folders = embedded_folders(settings)
+        return {
+            "data_folder_in": str(folders["queue"]),
+            "data_folder_out": str(folders["queue"]),
+            "processed_folder": str(folders["processed"]),
+            "store_processed": False,
+            "control_folder": str(folders["control"]),
+            "polling_interval": EMBEDDED_POLL_SECONDS,
+        }
+    if broker.startswith(("redis://", "rediss://")):
+        # visibility_timeout > task_time_limit (enforced by load_settings): a running task is
+        # never handed to a second worker; a killed worker's tasks come back after it.
+        return {
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": REDIS_RESTORE_SWEEP_SECONDS,
+            "unacked_restore_throttle": 1,
+        }
+    return {}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    broker, backend = broker_and_backend(settings)
+    options = transport_options(settings, broker)
+    config: dict[str, Any] = {
+        "broker_url": broker,
+        "result_backend": backend,
+        "broker_transport_options": options,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "result_expires": settings.result_expires,
+        "result_extended": True,
+        "task_track_started": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_default_queue": "default",
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_routes": {name: {"queue": queue} for name, queue in ROUTES.items()},
+        "timezone": settings.timezone,
+        "enable_utc": True,
+        "beat_schedule": build_beat_schedule(settings),
+        "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
+        "worker_hijack_root_logger": False,
+    }
+    if broker.startswith(("redis://", "rediss://")) and backend == broker:
+        config["result_backend_transport_options"] = {"retry_policy": {"timeout": 5.0}}
+    return config

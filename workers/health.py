@@ -1,0 +1,64 @@
+"""Health of what trainlog needs: broker, result backend, database, folders."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from storage.errors import PersistenceError
+from storage.settings import Settings
+from storage.sql.database import Database
+from workers.config import broker_and_backend
+from workers.queues import queue_depth
+
+
+def _broker(settings: Settings) -> dict[str, Any]:
+    broker, _ = broker_and_backend(settings)
+    from kombu import Connection
+
+    from workers.config import transport_options
+
+    try:
+        with Connection(
+            broker, transport_options=transport_options(settings, broker), connect_timeout=3
+        ) as connection:
+            connection.ensure_connection(max_retries=1)
+        return {
+            "ok": True,
+            "detail": f"{broker.split('@')[-1]} reachable, {queue_depth(settings)} queued",
+        }
+    except Exception as error:
+        return {"ok": False, "detail": f"{broker.split('@')[-1]}: {error}"}
+
+
+def _database(settings: Settings) -> dict[str, Any]:
+    try:
+        database = Database(settings.database_url)
+        health = database.health()
+        database.dispose()
+        return {"ok": True, "detail": f"{health['url']} ({health['latencyMs']} ms)"}
+    except PersistenceError as error:
+        return {"ok": False, "detail": str(error)}
+
+
+def _folders(settings: Settings) -> dict[str, Any]:
+    problems = []
+    for folder in (settings.data_dir, settings.export_dir, settings.import_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                problems.append(f"{folder} is not writable")
+        except OSError as error:
+            problems.append(f"{folder}: {error.strerror}")
+    return {
+        "ok": not problems,
+        "detail": "; ".join(problems) or f"data {settings.data_dir}, exports {settings.export_dir}",
+    }
+
+
+def check_all(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "broker": _broker(settings),
+        "database": _database(settings),
+        "folders": _folders(settings),
+    }

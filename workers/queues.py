@@ -1,0 +1,23 @@
+"""How many messages wait in the broker's queues (doctor, demo, tests)."""
+
+from __future__ import annotations
+
+from storage.settings import Settings
+from workers.config import QUEUES, broker_and_backend, embedded_folders
+
+
+def queue_depth(settings: Settings) -> int:
+    broker, _ = broker_and_backend(settings)
+    if broker.startswith("filesystem://"):
+        folder = embedded_folders(settings)["queue"]
+        names = [path.name for path in folder.glob("*.msg")] if folder.exists() else []
+        return sum(1 for name in names for queue in QUEUES if name.endswith(f".{queue}.msg"))
+    if broker.startswith(("redis://", "rediss://")):
+        import redis
+
+        client = redis.Redis.from_url(broker, socket_timeout=5)
+        try:
+            return sum(int(client.llen(queue)) for queue in QUEUES)
+        finally:
+            client.close()
+    return -1
