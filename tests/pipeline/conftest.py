@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from storage.settings import Settings
+from storage.stores import Stores
+from tests.services import redis_database
+from workers.client import TrainlogClient
+from workers.process import WorkerProcess
+
+
+@dataclass
+class Pipeline:
+    """A real worker process on a real broker, its settings, a client and the storage."""
+
+    settings: Settings
+    worker: WorkerProcess
+    client: TrainlogClient
+    stores: Stores
+
+
+def make_settings(home: Path, broker: str | None, **overrides: object) -> Settings:
+    settings = Settings.for_home(home, lock_timeout=5.0, max_retries=4, retry_backoff_max=2)
+    if broker:
+        settings = settings.with_(broker_url=broker)
+    return settings.with_(**overrides)
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Pipeline]:
+    home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
+    if request.param == "embedded":
+        yield from _run(make_settings(home, None))
+    else:
+        with redis_database() as url:
+            yield from _run(make_settings(home, url))
+
+
+def _run(settings: Settings) -> Iterator[Pipeline]:
+    stores = Stores(settings)
+    stores.initialize()
+    worker = WorkerProcess(settings, name="test").start()
+    client = TrainlogClient(settings)
+    try:
+        yield Pipeline(settings, worker, client, stores)
+    finally:
+        client.close()
+        worker.stop()
+        stores.close()

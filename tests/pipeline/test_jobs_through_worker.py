@@ -1,0 +1,102 @@
+"""Every public job, sent by name through a real worker on the embedded broker and on Redis."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import jsonschema
+import pytest
+
+from storage.sessions.schema import shipped_schema
+from tests.factories import activity, session_payload
+from tests.pipeline.conftest import Pipeline
+
+T = TypeVar("T")
+
+TIMEOUT = 90
+
+
+def wait_for(probe: Callable[[], T], seconds: float = 15) -> T:
+    """Poll until `probe` returns something truthy (Celery records results before on_failure)."""
+    deadline = time.monotonic() + seconds
+    while not (value := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
+
+
+def test_save_session_writes_sql_json_and_activity(pipeline: Pipeline) -> None:
+    payload = session_payload(1)
+    result = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
+    assert result["sessionId"] == payload["_id"]
+    assert result["activityId"] == f"session-{payload['_id']}"
+    document = json.loads(open(result["jsonPath"]).read())
+    jsonschema.validate(document, shipped_schema())
+    assert document["dataModelType"] == "training_session_log"
+    assert pipeline.stores.sessions.get(payload["_id"]) is not None
+    act = pipeline.stores.repository("activities").get(result["activityId"])
+    assert act is not None and act["sport"] == "strength" and act["volumeKg"] == 100 * 9 + 640
+    again = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
+    assert again == result
+    assert pipeline.stores.sessions.get(payload["_id"]).version == 1
+
+
+def test_ingest_then_recompute_daily_and_weekly(pipeline: Pipeline) -> None:
+    rows = [activity(n, athlete="ath-ingest", day=f"2026-04-{1 + n:02d}") for n in range(8)]
+    result = pipeline.client.run("ingest_activities", rows, timeout=TIMEOUT)
+    assert result["upserted"] == 8 and result["recomputeFrom"] == {"ath-ingest": "2026-03-31"}
+    daily = pipeline.client.run("recompute_daily_metrics", "ath-ingest", None, timeout=TIMEOUT)
+    assert daily == {"athleteId": "ath-ingest", "from": "2026-04-01", "days": 8}
+    weekly = pipeline.client.run("recompute_weekly_metrics", "ath-ingest", timeout=TIMEOUT)
+    assert weekly["weeks"] == 2 and weekly["from"] == "2026-03-30"
+    assert len(pipeline.stores.repository("daily_metrics").list({"athleteId": "ath-ingest"}
+                                                                 ).rows) == 8
+
+
+def test_upsert_rows_and_nightly_rollup(pipeline: Pipeline) -> None:
+    result = pipeline.client.run("upsert_rows", "athlete", [
+        {"athleteId": "ath-rollup", "timezone": "Europe/Berlin"}], timeout=TIMEOUT)
+    assert result == {"table": "athlete", "upserted": 1}
+    pipeline.client.run("ingest_activities", [activity(1, athlete="ath-rollup")],
+                        timeout=TIMEOUT)
+    rollup = pipeline.client.run("nightly_rollup", timeout=TIMEOUT)
+    assert "ath-rollup" in rollup["from"] and rollup["athletes"] >= 1
+    assert pipeline.client.run("nightly_rollup", timeout=TIMEOUT)["athletes"] == 0
+
+
+def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
+    payload = session_payload(2)
+    saved = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
+    exported = pipeline.client.run("export_session_json", payload["_id"], timeout=TIMEOUT)
+    assert exported["path"] == saved["jsonPath"]
+    folder = pipeline.settings.import_dir / f"batch-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True)
+    fresh = session_payload(3, _id=str(uuid.uuid4()))
+    (folder / "fresh.json").write_text(json.dumps({**fresh, "dataModelVersion": 1,
+                                                   "dataModelType": "training_session_log"}))
+    shutil.copy(saved["jsonPath"], folder / "known.json")
+    (folder / "broken.json").write_text("{not json")
+    imported = pipeline.client.run("import_sessions", folder.name, timeout=TIMEOUT)
+    assert imported["imported"] == 1 and imported["unchanged"] == 1
+    assert [e["file"] for e in imported["errors"]] == ["broken.json"]
+    assert pipeline.stores.sessions.get(fresh["_id"]) is not None
+    open(saved["jsonPath"], "w").close()
+    reconciled = pipeline.client.run("reconcile_exports", timeout=TIMEOUT)
+    assert {"sessionId": payload["_id"], "action": "rewritten"} in reconciled["repaired"]
+
+
+def test_invalid_payload_fails_at_once_and_is_recorded(pipeline: Pipeline) -> None:
+    bad = session_payload(4, _id="../../etc/passwd")
+    result = pipeline.client.send("save_session", bad)
+    with pytest.raises(Exception, match="_id"):
+        result.get(timeout=TIMEOUT)
+    assert result.failed()
+    failures = wait_for(lambda: [row for row in pipeline.stores.repository("task_failures")
+                                 .iterate() if row["taskId"] == result.id])
+    assert failures and failures[0]["errorCode"] == "VALIDATION"
+    assert failures[0]["taskName"] == "trainlog.save_session"
+    assert not list(pipeline.settings.export_dir.glob("*passwd*"))
