@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,8 @@ from storage.sql.database import Database
 from storage.sql.errors import translated
 from storage.sql.schema import create_schema
 from storage.tables import get_table
+
+log = logging.getLogger(__name__)
 
 
 class Stores:
@@ -56,7 +59,10 @@ class Stores:
     def initialize(self) -> None:
         """Create folders and the SQL schema (idempotent)."""
         for folder in (self.settings.data_dir, self.settings.export_dir, self.settings.import_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:  # the job that needs it reports a clear, retried error
+                log.warning("cannot create %s: %s", folder, error.strerror)
         with translated():
             create_schema(self.database.engine)
 

@@ -11,6 +11,10 @@ from beat_schedule import build_beat_schedule
 from storage.settings import Settings
 
 QUEUES = ("default", "metrics", "maintenance")
+# A producer that knows nothing of our routing (plain Celery().send_task) sends to Celery's own
+# default queue, "celery"; workers consume it too, so such jobs still run.
+FOREIGN_DEFAULT_QUEUE = "celery"
+CONSUMED_QUEUES = (*QUEUES, FOREIGN_DEFAULT_QUEUE)
 ROUTES = {
     "trainlog.recompute_daily_metrics": "metrics",
     "trainlog.recompute_weekly_metrics": "metrics",
@@ -84,7 +88,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_default_queue": "default",
-        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_queues": [Queue(name, routing_key=name) for name in CONSUMED_QUEUES],
         "task_routes": {name: {"queue": queue} for name, queue in ROUTES.items()},
         "timezone": settings.timezone,
         "enable_utc": True,

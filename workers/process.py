@@ -12,7 +12,7 @@ from pathlib import Path
 
 from storage.errors import Unavailable
 from storage.settings import Settings, settings_env
-from workers.config import QUEUES
+from workers.config import CONSUMED_QUEUES
 
 
 class WorkerProcess:
@@ -41,7 +41,7 @@ class WorkerProcess:
             "--concurrency",
             str(concurrency),
             "--queues",
-            ",".join(QUEUES),
+            ",".join(CONSUMED_QUEUES),
             "--hostname",
             f"{name}-{os.getpid()}@%h",
             "--without-gossip",

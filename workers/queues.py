@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storage.settings import Settings
-from workers.config import QUEUES, broker_and_backend, embedded_folders
+from workers.config import CONSUMED_QUEUES, broker_and_backend, embedded_folders
 
 
 def queue_depth(settings: Settings) -> int:
@@ -11,13 +11,15 @@ def queue_depth(settings: Settings) -> int:
     if broker.startswith("filesystem://"):
         folder = embedded_folders(settings)["queue"]
         names = [path.name for path in folder.glob("*.msg")] if folder.exists() else []
-        return sum(1 for name in names for queue in QUEUES if name.endswith(f".{queue}.msg"))
+        return sum(
+            1 for name in names for queue in CONSUMED_QUEUES if name.endswith(f".{queue}.msg")
+        )
     if broker.startswith(("redis://", "rediss://")):
         import redis
 
         client = redis.Redis.from_url(broker, socket_timeout=5)
         try:
-            return sum(int(client.llen(queue)) for queue in QUEUES)
+            return sum(int(client.llen(queue)) for queue in CONSUMED_QUEUES)
         finally:
             client.close()
     return -1

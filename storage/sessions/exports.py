@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from storage.atomic import write_atomic
-from storage.errors import CorruptFile, ValidationError
+from storage.errors import Conflict, CorruptFile, ValidationError
 from storage.sessions.model import TrainingSession, parse_session
 from storage.sessions.schema import check_document
 
@@ -45,9 +45,26 @@ def write_export(folder: Path, session: TrainingSession) -> Path:
     document = session.document()
     check_document(document)
     path = contained(folder, folder / export_name(session))
+    owner = _owner_of(path)
+    if owner is not None and owner != session.session_id:
+        raise Conflict(
+            f"{path.name} already holds session {owner}; session {session.session_id} has the "
+            "same date and uuid prefix, and a file is never overwritten by another session",
+            path=str(path),
+            key=session.session_id,
+        )
     text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     write_atomic(path, text.encode("utf-8"))
     return path
+
+
+def _owner_of(path: Path) -> str | None:
+    """The `_id` stored in an existing export file (None: no file, or unreadable)."""
+    try:
+        owner = json.loads(path.read_bytes()).get("_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(owner) if owner else None
 
 
 def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:

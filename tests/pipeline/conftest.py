@@ -31,8 +31,9 @@ def make_settings(home: Path, broker: str | None, **overrides: object) -> Settin
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
-def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[Pipeline]:
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "embedded":
         yield from _run(make_settings(home, None))

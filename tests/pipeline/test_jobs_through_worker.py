@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import jsonschema
@@ -34,7 +35,7 @@ def test_save_session_writes_sql_json_and_activity(pipeline: Pipeline) -> None:
     result = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
     assert result["sessionId"] == payload["_id"]
     assert result["activityId"] == f"session-{payload['_id']}"
-    document = json.loads(open(result["jsonPath"]).read())
+    document = json.loads(Path(result["jsonPath"]).read_text())
     jsonschema.validate(document, shipped_schema())
     assert document["dataModelType"] == "training_session_log"
     assert pipeline.stores.sessions.get(payload["_id"]) is not None
@@ -53,16 +54,20 @@ def test_ingest_then_recompute_daily_and_weekly(pipeline: Pipeline) -> None:
     assert daily == {"athleteId": "ath-ingest", "from": "2026-04-01", "days": 8}
     weekly = pipeline.client.run("recompute_weekly_metrics", "ath-ingest", timeout=TIMEOUT)
     assert weekly["weeks"] == 2 and weekly["from"] == "2026-03-30"
-    assert len(pipeline.stores.repository("daily_metrics").list({"athleteId": "ath-ingest"}
-                                                                 ).rows) == 8
+    assert (
+        len(pipeline.stores.repository("daily_metrics").list({"athleteId": "ath-ingest"}).rows) == 8
+    )
 
 
 def test_upsert_rows_and_nightly_rollup(pipeline: Pipeline) -> None:
-    result = pipeline.client.run("upsert_rows", "athlete", [
-        {"athleteId": "ath-rollup", "timezone": "Europe/Berlin"}], timeout=TIMEOUT)
+    result = pipeline.client.run(
+        "upsert_rows",
+        "athlete",
+        [{"athleteId": "ath-rollup", "timezone": "Europe/Berlin"}],
+        timeout=TIMEOUT,
+    )
     assert result == {"table": "athlete", "upserted": 1}
-    pipeline.client.run("ingest_activities", [activity(1, athlete="ath-rollup")],
-                        timeout=TIMEOUT)
+    pipeline.client.run("ingest_activities", [activity(1, athlete="ath-rollup")], timeout=TIMEOUT)
     rollup = pipeline.client.run("nightly_rollup", timeout=TIMEOUT)
     assert "ath-rollup" in rollup["from"] and rollup["athletes"] >= 1
     assert pipeline.client.run("nightly_rollup", timeout=TIMEOUT)["athletes"] == 0
@@ -76,8 +81,9 @@ def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
     folder = pipeline.settings.import_dir / f"batch-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True)
     fresh = session_payload(3, _id=str(uuid.uuid4()))
-    (folder / "fresh.json").write_text(json.dumps({**fresh, "dataModelVersion": 1,
-                                                   "dataModelType": "training_session_log"}))
+    (folder / "fresh.json").write_text(
+        json.dumps({**fresh, "dataModelVersion": 1, "dataModelType": "training_session_log"})
+    )
     shutil.copy(saved["jsonPath"], folder / "known.json")
     (folder / "broken.json").write_text("{not json")
     imported = pipeline.client.run("import_sessions", folder.name, timeout=TIMEOUT)
@@ -95,8 +101,13 @@ def test_invalid_payload_fails_at_once_and_is_recorded(pipeline: Pipeline) -> No
     with pytest.raises(Exception, match="_id"):
         result.get(timeout=TIMEOUT)
     assert result.failed()
-    failures = wait_for(lambda: [row for row in pipeline.stores.repository("task_failures")
-                                 .iterate() if row["taskId"] == result.id])
+    failures = wait_for(
+        lambda: [
+            row
+            for row in pipeline.stores.repository("task_failures").iterate()
+            if row["taskId"] == result.id
+        ]
+    )
     assert failures and failures[0]["errorCode"] == "VALIDATION"
     assert failures[0]["taskName"] == "trainlog.save_session"
     assert not list(pipeline.settings.export_dir.glob("*passwd*"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from workers.cli.base import EXIT_USAGE, emit, handled, main, settings_from
+from workers.config import CONSUMED_QUEUES
 
 
 def _celery(args: list[str]) -> None:
@@ -29,7 +30,7 @@ def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> Non
             "-c",
             str(concurrency),
             "-Q",
-            "default,metrics,maintenance",
+            ",".join(CONSUMED_QUEUES),
             *celery_args,
         ]
     )

@@ -1,0 +1,216 @@
+"""Failure cases through real workers on Redis: a foreign producer, a whole worker SIGKILLed with
+200 jobs queued, pickled messages, an export folder that fails after the SQL commit, Flower."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from storage.sessions.schema import shipped_schema
+from storage.stores import Stores
+from tests.factories import session_payload
+from tests.pipeline.conftest import make_settings
+from tests.services import port_open
+from workers.client import TrainlogClient
+from workers.process import WorkerProcess
+from workers.queues import queue_depth
+
+FOREIGN_PRODUCER = """
+import json, sys
+from celery import Celery
+app = Celery(broker=sys.argv[1], backend=sys.argv[1])
+result = app.send_task("trainlog.save_session", args=[json.loads(sys.argv[2])])
+value = result.get(timeout=60)
+assert not any(name.split(".")[0] in ("storage", "tasks", "workers") for name in sys.modules)
+print(json.dumps(value))
+"""
+
+
+@pytest.fixture
+def redis_home(tmp_path: Path, redis_url: str):
+    settings = make_settings(
+        tmp_path / "home",
+        redis_url,
+        task_time_limit=20,
+        task_soft_time_limit=15,
+        visibility_timeout=25,
+    )
+    stores = Stores(settings)
+    stores.initialize()
+    yield settings, stores
+    stores.close()
+
+
+def test_service_without_trainlog_sends_by_name(redis_home, tmp_path: Path) -> None:
+    settings, stores = redis_home
+    payload = session_payload(10)
+    with WorkerProcess(settings, name="foreign"):
+        done = subprocess.run(
+            [sys.executable, "-c", FOREIGN_PRODUCER, settings.broker_url, json.dumps(payload)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert stores.sessions.get(payload["_id"]) is not None
+    jsonschema.validate(json.loads(Path(result["jsonPath"]).read_text()), shipped_schema())
+
+
+def test_whole_worker_sigkilled_loses_nothing_and_persists_once(redis_home) -> None:
+    settings, stores = redis_home
+    client = TrainlogClient(settings)
+    payloads = [session_payload(100 + n, durationSec=float(600 + n)) for n in range(200)]
+    worker = WorkerProcess(settings, name="victim", concurrency=2).start()
+    results = [client.send("save_session", payload) for payload in payloads]
+    deadline = time.monotonic() + 60
+    while stores.sessions.count() < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.kill()  # SIGKILL to the main process and its pool children
+    done_before = stores.sessions.count()
+    assert done_before < 200, "the worker finished before it could be killed"
+    with WorkerProcess(settings, name="rescuer", concurrency=2):
+        for result in results:
+            result.get(timeout=180)
+        deadline = time.monotonic() + 60
+        while queue_depth(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert stores.sessions.count() == 200
+    assert all(stores.sessions.get(p["_id"]).version == 1 for p in payloads)
+    files = sorted(settings.export_dir.glob("training_session_*.json"))
+    assert len(files) == 200
+    for path in files:
+        jsonschema.validate(json.loads(path.read_text()), shipped_schema())
+    client.close()
+
+
+def test_pickled_message_is_refused(redis_home) -> None:
+    settings, stores = redis_home
+    import redis
+
+    payload = session_payload(11)
+    body = pickle.dumps(
+        ([payload], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None})
+    )
+    message = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "binary",
+        "content-type": "application/x-python-serialize",
+        "headers": {
+            "lang": "py",
+            "task": "trainlog.save_session",
+            "id": "pickled-1",
+            "retries": 0,
+            "root_id": "pickled-1",
+            "parent_id": None,
+            "group": None,
+            "argsrepr": "",
+            "kwargsrepr": "",
+            "origin": "test",
+            "eta": None,
+            "expires": None,
+            "timelimit": [None, None],
+        },
+        "properties": {
+            "correlation_id": "pickled-1",
+            "delivery_mode": 2,
+            "delivery_tag": "pickled-1",
+            "body_encoding": "base64",
+            "delivery_info": {"exchange": "", "routing_key": "default"},
+            "priority": 0,
+        },
+    }
+    with WorkerProcess(settings, name="picky") as worker:
+        client = redis.Redis.from_url(settings.broker_url)
+        client.lpush("default", json.dumps(message))
+        deadline = time.monotonic() + 30
+        while "ContentDisallowed" not in worker.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = worker.log_text()
+        client.close()
+    assert "ContentDisallowed" in log or "Refusing to deserialize" in log
+    assert stores.sessions.get(payload["_id"]) is None
+
+
+def test_export_failure_after_commit_is_retried_until_it_lands(redis_home) -> None:
+    settings, stores = redis_home
+    settings.export_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.export_dir.rmdir() if settings.export_dir.is_dir() else None
+    settings.export_dir.write_text("not a folder: exports fail")  # even root cannot write here
+    payload = session_payload(12)
+    client = TrainlogClient(settings)
+    with WorkerProcess(settings, name="retry") as worker:
+        result = client.send("save_session", payload)
+        deadline = time.monotonic() + 30
+        while "transient UNAVAILABLE" not in worker.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stores.sessions.get(payload["_id"]) is not None  # SQL committed first
+        settings.export_dir.unlink()
+        settings.export_dir.mkdir()
+        value = result.get(timeout=60)
+    assert Path(value["jsonPath"]).exists()
+    assert stores.sessions.get(payload["_id"]).version == 1
+    client.close()
+
+
+def test_flower_lists_worker_and_tasks(redis_home, tmp_path: Path) -> None:
+    settings, _ = redis_home
+    port = 15555 + os.getpid() % 1000
+    env = {
+        **os.environ,
+        "TRAINLOG_BROKER_URL": settings.broker_url,
+        "TRAINLOG_HOME": str(settings.home),
+        "TRAINLOG_FLOWER_PASSWORD": "s3cret",
+        "TRAINLOG_TASK_TIME_LIMIT": "20",
+        "TRAINLOG_TASK_SOFT_TIME_LIMIT": "15",
+        "TRAINLOG_VISIBILITY_TIMEOUT": "25",
+    }
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "workers", "flower", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client = TrainlogClient(settings)
+        with WorkerProcess(settings, name="watched"):
+            client.run("save_session", session_payload(13), timeout=60)
+            workers = _get(port, "/api/workers?refresh=1", auth=("admin", "s3cret"))
+            deadline = time.monotonic() + 20
+            while not workers and time.monotonic() < deadline:  # inspect replies may lag
+                time.sleep(1)
+                workers = _get(port, "/api/workers?refresh=1", auth=("admin", "s3cret"))
+            tasks = _get(port, "/api/tasks", auth=("admin", "s3cret"))
+        client.close()
+        assert any(name.startswith("watched-") for name in workers), (workers, tasks)
+        assert any(t.get("name") == "trainlog.save_session" for t in tasks.values())
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            _get(port, "/api/workers", auth=None)
+        assert denied.value.code == 401
+    finally:
+        os.killpg(flower.pid, 9)
+        flower.wait()
+
+
+def _get(port: int, path: str, auth: tuple[str, str] | None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
