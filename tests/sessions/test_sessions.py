@@ -1,0 +1,143 @@
+"""Session jobs as plain functions on the embedded default (SQLite + local folders)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from storage.errors import Conflict, NotFound, ValidationError
+from storage.settings import Settings
+from storage.stores import Stores
+from tasks import sessions
+from tests.factories import session_payload
+
+
+@pytest.fixture
+def stores(settings: Settings):
+    stores = Stores(settings)
+    stores.initialize()
+    yield stores
+    stores.close()
+
+
+def nothing_written(stores: Stores) -> bool:
+    return stores.sessions.count() == 0 and not list(stores.settings.export_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"_id": "../../etc/passwd"}, "_id"),
+        ({"_id": "a/b"}, "_id"),
+        ({"userId": "../evil"}, "userId"),
+        ({"date": "yesterday"}, "date"),
+        ({"week": "3"}, "week"),
+        ({"isDeloadWeek": "no"}, "isDeloadWeek"),
+        ({"durationSec": -5}, "durationSec"),
+        ({"exercises": "squats"}, "exercises"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_payload_names_the_field_and_writes_nothing(
+    stores: Stores, change: dict, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        sessions.save_session(stores, session_payload(1, **change))
+    assert caught.value.field.split(".")[0] == field
+    assert field in str(caught.value)
+    assert nothing_written(stores)
+
+
+def test_nested_field_errors_name_the_path(stores: Stores) -> None:
+    payload = session_payload(1)
+    payload["exercises"][0]["workingSets"][1]["rpe"] = 12
+    with pytest.raises(ValidationError) as caught:
+        sessions.save_session(stores, payload)
+    assert caught.value.field == "exercises.0.workingSets.1.rpe"
+    assert nothing_written(stores)
+
+
+def test_oversized_payload_is_refused(stores: Stores) -> None:
+    payload = session_payload(1, focus="x" * 1000)
+    payload["exercises"] = [{**payload["exercises"][0], "Order": n} for n in range(200)]
+    small = stores.settings.with_(max_payload_bytes=20_000)
+    with pytest.raises(ValidationError, match="limit"):
+        sessions.save_session(Stores(small), payload)
+    assert nothing_written(stores)
+
+
+def test_save_is_idempotent(stores: Stores) -> None:
+    first = sessions.save_session(stores, session_payload(1))
+    second = sessions.save_session(stores, session_payload(1))
+    assert first.result() == second.result() and second.changed is False
+    assert stores.sessions.count() == 1
+    assert len(list(stores.settings.export_dir.glob("*.json"))) == 1
+    changed = sessions.save_session(stores, session_payload(1, focus="upper body"))
+    assert changed.changed and stores.sessions.get(first.session_id).version == 2
+
+
+def test_export_file_name_and_content(stores: Stores) -> None:
+    saved = sessions.save_session(stores, session_payload(1))
+    path = Path(saved.json_path)
+    assert path.name == f"training_session_2026_03_02_{saved.session_id[:8]}.json"
+    document = json.loads(path.read_text())
+    assert document["_id"] == saved.session_id and document["dataModelVersion"] == 1
+    assert document["date"].endswith("-07:00")
+
+
+def test_same_prefix_same_day_is_a_conflict_not_an_overwrite(stores: Stores) -> None:
+    first = session_payload(1)
+    twin = session_payload(1, _id=first["_id"][:8] + "-0000-4000-8000-000000000000")
+    sessions.save_session(stores, first)
+    with pytest.raises(Conflict):
+        sessions.save_session(stores, twin)
+    on_disk = json.loads(next(stores.settings.export_dir.glob("*.json")).read_text())
+    assert on_disk["_id"] == first["_id"]
+
+
+def test_reconcile_recreates_deleted_and_rewrites_stale(stores: Stores) -> None:
+    a = sessions.save_session(stores, session_payload(1))
+    b = sessions.save_session(stores, session_payload(2))
+    Path(a.json_path).unlink()
+    Path(b.json_path).write_text(json.dumps({"_id": b.session_id, "stale": True}))
+    result = sessions.reconcile_exports(stores)
+    assert {"sessionId": a.session_id, "action": "recreated"} in result["repaired"]
+    assert {"sessionId": b.session_id, "action": "rewritten"} in result["repaired"]
+    assert sessions.reconcile_exports(stores)["repaired"] == []
+
+
+def test_reconcile_imports_orphan_files(stores: Stores, settings: Settings) -> None:
+    saved = sessions.save_session(stores, session_payload(3))
+    document = Path(saved.json_path).read_text()
+    other = Stores(settings.with_(database_url=f"sqlite:///{settings.home / 'other.sqlite'}"))
+    other.initialize()
+    result = sessions.reconcile_exports(other)
+    assert result["repaired"] == [{"sessionId": saved.session_id, "action": "imported"}]
+    assert other.sessions.load(saved.session_id).document() == json.loads(document)
+
+
+def test_import_folder_must_stay_inside_import_dir(stores: Stores, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for folder in (str(outside), "../../", "/etc"):
+        with pytest.raises(ValidationError, match="outside"):
+            sessions.import_sessions(stores, folder)
+    with pytest.raises(NotFound):
+        sessions.import_sessions(stores, "missing")
+
+
+def test_export_unknown_or_bad_id(stores: Stores) -> None:
+    with pytest.raises(ValidationError):
+        sessions.export_session_json(stores, "../x")
+    with pytest.raises(NotFound):
+        sessions.export_session_json(stores, "7d5e8b0e-4f0a-4c59-9a53-2b1b6a3f9a10")
+
+
+def test_session_counts_as_strength_activity(stores: Stores) -> None:
+    saved = sessions.save_session(stores, session_payload(1))
+    row = stores.repository("activities").get(saved.activity_id)
+    assert row["sport"] == "strength" and row["durationSec"] == 3600
+    assert row["rpe"] == pytest.approx((8 + 9 + 7) / 3)
+    assert row["volumeKg"] == 100 * 5 + 100 * 4 + 80 * 8
