@@ -34,22 +34,28 @@ def local_dates(
 
 
 def _thresholds_on(frame: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
-    """Attach ftpW / thresholdHr valid on each activity's date (latest validFrom <= date)."""
-    if thresholds.empty:
-        return frame.assign(ftpW=np.nan, thresholdHr=np.nan)
-    valid = thresholds[["athleteId", "sport", "validFrom", "ftpW", "thresholdHr"]].copy()
-    valid["validFrom"] = pd.to_datetime(valid["validFrom"]).astype("datetime64[ns]")
-    valid = valid.sort_values("validFrom")
+    """Attach the ftpW and thresholdHr valid on each activity's date for its sport: each from
+    the latest row (validFrom <= date) that sets it, so an HR-only row keeps the older FTP."""
     ordered = frame.reset_index().sort_values("day")
-    merged = pd.merge_asof(
-        ordered,
-        valid,
-        left_on="day",
-        right_on="validFrom",
-        by=["athleteId", "sport"],
-        direction="backward",
-    )
-    return merged.set_index("index").sort_index()
+    for value in ("ftpW", "thresholdHr"):
+        valid = thresholds[thresholds[value].notna()] if not thresholds.empty else thresholds
+        if valid.empty:
+            ordered[value] = np.nan
+            continue
+        valid = (
+            valid[["athleteId", "sport", "validFrom", value]]
+            .assign(validFrom=pd.to_datetime(valid["validFrom"]).astype("datetime64[ns]"))
+            .sort_values("validFrom")
+        )
+        ordered = pd.merge_asof(
+            ordered,
+            valid,
+            left_on="day",
+            right_on="validFrom",
+            by=["athleteId", "sport"],
+            direction="backward",
+        ).drop(columns="validFrom")
+    return ordered.set_index("index").sort_index()
 
 
 def activity_loads(

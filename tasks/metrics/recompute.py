@@ -119,6 +119,12 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
         athletes = list(since)
         daily = read_for(stores, "daily_metrics", athletes)
         planned = read_for(stores, "planned_sessions", athletes)
+        stored_weeks = read_for(stores, "weekly_metrics", athletes)
+        last_week = (
+            stored_weeks.groupby("athleteId")["weekStartDate"].max().to_dict()
+            if (not stored_weeks.empty)
+            else {}
+        )
         results: dict[str, dict[str, Any]] = {}
         scope: dict[str, str] = {}
         parts = []
@@ -131,8 +137,9 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
                 continue
             mine = mine.assign(date=pd.to_datetime(mine["date"])).sort_values("date")
             weeks = weekly_series(athlete, mine, planned_by.get(athlete, planned.iloc[0:0]))
-            requested = since[athlete]
-            first = week_start(requested) if requested else weeks["weekStartDate"].min().date()
+            first = _first_week(
+                since[athlete], last_week.get(athlete), weeks["weekStartDate"].min().date()
+            )
             weeks = weeks[weeks["weekStartDate"] >= pd.Timestamp(first)]
             parts.append(weeks)
             scope[athlete] = first.isoformat()
@@ -152,6 +159,14 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     return results
 
 
+def _first_week(requested: date | None, last_stored: str | None, earliest: date) -> date:
+    """The requested week, moved back to the last stored week: that week may have been stored
+    while under way (its end moves as days are added), and the weeks after it never were."""
+    if requested is None or last_stored is None:
+        return earliest
+    return max(earliest, min(week_start(requested), date.fromisoformat(last_stored)))
+
+
 def recompute_all(stores: Stores) -> dict[str, Any]:
     """Full recompute of every athlete with activities (the baseline of the benchmarks)."""
     athletes = read_for(stores, "activities", None)["athleteId"].unique().tolist()
@@ -168,8 +183,8 @@ def nightly_rollup(stores: Stores) -> dict[str, Any]:
     watermark = read_watermark(stores)
     since = changed_athletes(stores, watermark)
     if since:
-        recompute_daily(stores, since)
-        recompute_weekly(stores, since)
+        daily = recompute_daily(stores, since)
+        recompute_weekly(stores, {a: parse_since(r["from"]) for a, r in daily.items()})
     write_watermark(stores, started)
     return {
         "athletes": len(since),

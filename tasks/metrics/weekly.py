@@ -38,7 +38,7 @@ def weekly_series(athlete_id: str, daily: pd.DataFrame, planned: pd.DataFrame) -
     mean7 = (sums[end] - sums[end - 7]) / 7
     var7 = np.maximum((squares[end] - squares[end - 7]) / 7 - mean7**2, 0.0)
     mean28 = (sums[end] - sums[end - 28]) / 28
-    week = dates - pd.to_timedelta(dates.dayofweek, unit="D")
+    week = dates - pd.to_timedelta(dates.day_of_week, unit="D")
     frame = daily.assign(week=week, mean7=mean7, std7=np.sqrt(var7), mean28=mean28)
     grouped = frame.groupby("week", sort=True)
     weeks = grouped.agg(
@@ -73,5 +73,5 @@ def _planned_by_week(planned: pd.DataFrame) -> pd.Series:
     if planned.empty:
         return pd.Series(dtype=float)
     days = pd.to_datetime(planned["date"])
-    week = days - pd.to_timedelta(days.dt.dayofweek, unit="D")
+    week = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
     return planned["plannedLoad"].astype(float).fillna(0).groupby(week.to_numpy()).sum()
