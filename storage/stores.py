@@ -14,8 +14,6 @@ from storage.repositories.sql import SqlRepository
 from storage.sessions.store import SessionStore
 from storage.settings import Settings
 from storage.sql.database import Database
-from storage.sql.errors import translated
-from storage.sql.schema import create_schema
 from storage.tables import get_table
 
 log = logging.getLogger(__name__)
@@ -63,8 +61,9 @@ class Stores:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:  # the job that needs it reports a clear, retried error
                 log.warning("cannot create %s: %s", folder, error.strerror)
-        with translated():
-            create_schema(self.database.engine)
+        from storage.migrations import create_schema
+
+        create_schema(self.database)
 
     def health(self) -> dict[str, Any]:
         return {"database": self.database.health(), "dataDir": str(self.csv.folder)}

@@ -38,6 +38,7 @@ class Table:
     columns: tuple[Column, ...]
     backend: str = "csv"  # default placement; Settings.table_backends overrides it
     secret: bool = False  # file mode 0600, values never logged
+    module: str = "core"  # which folder of Alembic revisions owns its SQL table
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -161,11 +162,11 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("date", T, required=True), _c("phase", S), _c("week", I), _c("isDeloadWeek", B),
         _c("focus", S), _nonneg("durationSec"), _c("payloadHash", S), _c("jsonPath", S),
         _c("document", J),
-    ), backend="sql"),
+    ), backend="sql", module="sessions"),
     Table("session_exercises", ("sessionId", "exerciseOrder"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),
         _c("name", S, required=True), _c("targetMuscleGroups", J),
-    ), backend="sql"),
+    ), backend="sql", module="sessions"),
     Table("session_sets", ("sessionId", "exerciseOrder", "kind", "position"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),
         _c("kind", S, required=True, choices=("warmup", "working")),
@@ -173,11 +174,31 @@ DEFINITIONS: tuple[Table, ...] = (
         _nonneg("repFull", I),
         _nonneg("repPartial", I), _c("rpe", F), _c("repAssessment", S),
         _nonneg("actualRestMinutes"), _c("notes", S),
-    ), backend="sql"),
+    ), backend="sql", module="sessions"),
     Table("task_failures", ("failureId",), (
         _c("failureId", S, required=True), _c("taskId", S), _c("taskName", S, required=True),
         _c("arguments", J), _c("errorCode", S), _c("error", S), _c("failedAt", T),
     ), backend="sql"),
+    # Reference data (SPEC 7): bundled datasets imported to SQL, their status and audit trail.
+    Table("exercise_catalog", ("exerciseId",), (
+        _c("exerciseId", S, required=True), _c("name", S, required=True),
+        _c("targetMuscleGroups", J), _c("category", S), _c("equipment", S),
+        _c("source", S, choices=("factory", "user")), _c("active", B),
+    ), backend="sql", module="seeds"),
+    Table("reference_session_templates", ("templateId",), (
+        _c("templateId", S, required=True), _c("name", S, required=True), _c("focus", S),
+        _c("exercises", J), _c("source", S, choices=("factory", "user")), _c("active", B),
+    ), backend="sql", module="seeds"),
+    Table("seed_imports", ("dataset",), (
+        _c("dataset", S, required=True), _c("contentHash", S, required=True),
+        _c("datasetVersion", S), _c("entries", I), _c("importedAt", T),
+    ), backend="sql", module="seeds"),
+    Table("seed_audit", ("auditId",), (
+        _c("auditId", S, required=True), _c("dataset", S, required=True),
+        _c("entryId", S, required=True), _c("action", S, required=True),
+        _c("previousValue", J), _c("newValue", J), _c("reason", S), _c("changedAt", T),
+        _c("changedBy", S),
+    ), backend="sql", module="seeds"),
 )
 # fmt: on
 

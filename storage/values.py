@@ -59,6 +59,18 @@ def _number(value: Any) -> float:
     return number
 
 
+def _whole_number(value: Any) -> int:
+    """Exact: ints (and integral text) never pass through float, which rounds above 2**53."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    number = _number(value)
+    if not number.is_integer():
+        raise ValueError("expected a whole number")
+    return int(number)
+
+
 def coerce_value(table: Table, column: Column, value: Any) -> Any:
     """Return the canonical value of one cell or raise a VALIDATION error naming the field."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -76,10 +88,7 @@ def coerce_value(table: Table, column: Column, value: Any) -> Any:
                 raise ValueError("must not be empty")
             result: Any = value
         elif kind is ColumnType.INT:
-            number = _number(value)
-            if not number.is_integer():
-                raise ValueError("expected a whole number")
-            result = int(number)
+            result = _whole_number(value)
         elif kind is ColumnType.FLOAT:
             result = _number(value)
         elif kind is ColumnType.BOOL:

@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import shared_task
 
+from tasks import maintenance, sessions
 from tasks import rows as row_jobs
-from tasks import sessions
 from tasks.base import TrainlogTask
 from tasks.metrics import recompute
 
@@ -80,3 +80,8 @@ def recompute_weekly_metrics(
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.nightly_rollup")
 def nightly_rollup(self: TrainlogTask) -> dict[str, Any]:
     return recompute.nightly_rollup(self.stores)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.apply_migrations")
+def apply_migrations(self: TrainlogTask) -> dict[str, Any]:
+    return maintenance.apply_migrations(self.stores)

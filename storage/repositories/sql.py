@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from storage.repositories.base import Key, Repository, Unit
 from storage.sql.database import Database
-from storage.sql.errors import translated
-from storage.sql.schema import create_schema, sql_table
+from storage.sql.schema import sql_table
 from storage.tables import ColumnType, Table
 from storage.values import Row, parse_datetime
 
@@ -129,8 +128,9 @@ class SqlRepository(Repository):
             return [from_db(self.table, dict(r)) for r in connection.execute(query).mappings()]
 
     def initialize(self) -> None:
-        with translated(self.table.name):
-            create_schema(self.database.engine)
+        from storage.migrations import create_schema
+
+        create_schema(self.database)
 
     def shutdown(self) -> None:
         self.database.dispose()

@@ -75,13 +75,15 @@ class Database:
         write: bool = False,
         lock_key: str | None = None,
         table: str | None = None,
+        exclusive: bool = False,
     ) -> Iterator[Connection]:
         """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
 
         Writers are serialised per `lock_key`: a PostgreSQL transaction advisory lock, or
         SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file)."""
         with translated(table):
-            options = {"sqlite_begin": "IMMEDIATE"} if write else {}
+            mode = "EXCLUSIVE" if exclusive else "IMMEDIATE" if write else None
+            options = {"sqlite_begin": mode} if mode else {}
             with (
                 self.engine.connect().execution_options(**options) as connection,
                 connection.begin(),

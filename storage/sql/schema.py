@@ -38,8 +38,3 @@ def sql_metadata() -> sa.MetaData:
 
 def sql_table(name: str) -> sa.Table:
     return sql_metadata().tables[name]
-
-
-def create_schema(engine: sa.Engine) -> None:
-    """Create every table that is missing. The one place SQL tables come into being."""
-    sql_metadata().create_all(engine)

@@ -1,0 +1,103 @@
+"""Alembic owns the SQL schema. Each module (core, sessions, seeds) has its own folder of
+revisions and its own base; `heads` is all of them. Runners serialise themselves: PostgreSQL
+with an advisory lock, SQLite with an exclusive transaction, so two runners started at once
+apply each revision exactly once and both succeed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from storage.errors import MigrationError, PersistenceError
+from storage.sql.database import Database
+from storage.sql.errors import translated
+
+MODULES = ("core", "sessions", "seeds")
+LOCK_KEY = "trainlog:migrations"  # serialises migration runners (see Database.transaction)
+
+
+def migrations_folder() -> Path:
+    return Path(str(resources.files("storage") / "migrations"))
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """A programmatic Alembic config (no alembic.ini): script folder and version folders."""
+    folder = migrations_folder()
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    config.set_main_option(
+        "version_locations", " ".join(str(folder / "versions" / module) for module in MODULES)
+    )
+    config.set_main_option("path_separator", "space")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@contextmanager
+def locked_connection(database: Database) -> Iterator[Connection]:
+    """A transaction only one migration runner at a time may hold (advisory lock / EXCLUSIVE)."""
+    with database.transaction(write=True, exclusive=True, lock_key=LOCK_KEY) as connection:
+        yield connection
+
+
+def current_revisions(database: Database) -> list[str]:
+    with translated(), database.engine.connect() as connection:
+        return sorted(MigrationContext.configure(connection).get_current_heads())
+
+
+def head_revisions() -> list[str]:
+    return sorted(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def upgrade(database: Database, target: str = "heads") -> dict[str, Any]:
+    return _run(database, "upgrade", target)
+
+
+def downgrade(database: Database, target: str = "base") -> dict[str, Any]:
+    return _run(database, "downgrade", target)
+
+
+def _run(database: Database, action: str, target: str) -> dict[str, Any]:
+    try:
+        with locked_connection(database) as connection:
+            before = _heads(connection)  # read under the lock: what this runner will change
+            getattr(command, action)(alembic_config(connection), target)
+            after = _heads(connection)
+    except PersistenceError:
+        raise
+    except Exception as error:  # alembic's CommandError and friends, said for the user
+        raise MigrationError(f"{action} to {target!r} failed: {error}") from None
+    return {"from": before, "to": after}
+
+
+def _heads(connection: Connection) -> list[str]:
+    return sorted(MigrationContext.configure(connection).get_current_heads())
+
+
+def create_schema(database: Database) -> None:
+    """Bring the SQL schema to head: the one way SQL tables come into being."""
+    if current_revisions(database) != head_revisions():
+        upgrade(database)
+
+
+def history() -> list[dict[str, Any]]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return [
+        {
+            "revision": rev.revision,
+            "down": rev.down_revision,
+            "branches": sorted(rev.branch_labels),
+            "message": rev.doc,
+        }
+        for rev in script.walk_revisions()
+    ]

@@ -1,0 +1,22 @@
+"""Maintenance jobs as plain functions: schema migrations (SQL and CSV headers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import migrations
+from storage.stores import Stores
+from storage.tables import DEFINITIONS
+
+
+def apply_migrations(stores: Stores) -> dict[str, Any]:
+    """SQL to head (serialised between runners), then every CSV file's header to its
+    definition (missing columns added in place, every value and unknown column kept)."""
+    sql = migrations.upgrade(stores.database)
+    csv: dict[str, list[str]] = {}
+    for table in DEFINITIONS:
+        if stores.backend_of(table.name) == "csv":
+            added = stores.csv.migrate_headers(table)
+            if added:
+                csv[table.name] = added
+    return {"sql": sql, "csv": csv}
