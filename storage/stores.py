@@ -35,10 +35,13 @@ class Stores:
     def sessions(self) -> SessionStore:
         return SessionStore(self.database)
 
-    @property
-    def muscle_lookup(self) -> Callable[[str], list[str]] | None:
-        """Exercise name -> target muscle groups from the bundled catalog (None: no catalog)."""
-        return None
+    @cached_property
+    def muscle_lookup(self) -> Callable[[str], list[str]]:
+        """Exercise name -> target muscle groups from the catalog (imported on first use)."""
+        from storage.seeds.sync import muscle_groups
+
+        catalog = muscle_groups(self.database)
+        return lambda name: list(catalog.get(name.strip().lower(), []))
 
     def backend_of(self, name: str) -> str:
         return self.settings.backend_for(name, get_table(name).backend)

@@ -85,3 +85,8 @@ def nightly_rollup(self: TrainlogTask) -> dict[str, Any]:
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.apply_migrations")
 def apply_migrations(self: TrainlogTask) -> dict[str, Any]:
     return maintenance.apply_migrations(self.stores)
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.check_seed_updates")
+def check_seed_updates(self: TrainlogTask, apply: Any = False) -> dict[str, Any]:
+    return maintenance.check_seed_updates(self.stores, apply, actor=f"task {self.request.id}")

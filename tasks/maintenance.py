@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from storage import migrations
+from storage.errors import ValidationError
+from storage.seeds.sync import ensure_imported, sync_seeds
 from storage.stores import Stores
 from storage.tables import DEFINITIONS
 
@@ -20,3 +22,13 @@ def apply_migrations(stores: Stores) -> dict[str, Any]:
             if added:
                 csv[table.name] = added
     return {"sql": sql, "csv": csv}
+
+
+def check_seed_updates(
+    stores: Stores, apply: Any = False, actor: str = "trainlog"
+) -> dict[str, Any]:
+    """Compare the bundled datasets with SQL: preview, or apply (see storage.seeds.sync)."""
+    if not isinstance(apply, bool):
+        raise ValidationError("apply must be true or false", field="apply")
+    ensure_imported(stores.database)  # first use imports; then compare
+    return sync_seeds(stores.database, apply=apply, actor=actor)

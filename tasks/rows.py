@@ -12,6 +12,7 @@ from storage.stores import Stores
 from storage.tables import get_table
 
 MAX_ROWS = 100_000
+USER_EDITABLE_REFERENCE = ("exercise_catalog", "reference_session_templates")
 # table -> (column holding the athlete, column holding the date metrics change from)
 METRIC_INPUTS = {
     "activities": ("athleteId", "startTime"),
@@ -52,7 +53,10 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     rows = _rows_argument(rows, "rows")
     if not rows:
         return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}
-    changed = stores.repository(definition.name).upsert_frame(pd.DataFrame(rows))
+    frame = pd.DataFrame(rows)
+    if definition.name in USER_EDITABLE_REFERENCE:
+        frame["source"] = "user"  # kept by seed updates; `trainlog seeds reset` restores
+    changed = stores.repository(definition.name).upsert_frame(frame)
     return {
         "table": definition.name,
         "upserted": len(rows),

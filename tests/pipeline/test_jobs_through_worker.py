@@ -111,3 +111,17 @@ def test_invalid_payload_fails_at_once_and_is_recorded(pipeline: Pipeline) -> No
     assert failures and failures[0]["errorCode"] == "VALIDATION"
     assert failures[0]["taskName"] == "trainlog.save_session"
     assert not list(pipeline.settings.export_dir.glob("*passwd*"))
+
+
+def test_apply_migrations_and_seed_check(pipeline: Pipeline) -> None:
+    migrated = pipeline.client.run("apply_migrations", timeout=TIMEOUT)
+    assert migrated["sql"]["to"] == migrated["sql"]["from"] and migrated["sql"]["to"]
+    assert isinstance(migrated["csv"], dict)
+    preview = pipeline.client.run("check_seed_updates", timeout=TIMEOUT)
+    assert set(preview) == {"exercise_catalog", "session_templates"}
+    assert all(not d["applied"] and d["added"] == [] for d in preview.values())  # imported
+    applied = pipeline.client.run("check_seed_updates", apply=True, timeout=TIMEOUT)
+    assert all(d["applied"] is False for d in applied.values())  # nothing to change
+    bad = pipeline.client.send("check_seed_updates", apply="yes")
+    with pytest.raises(Exception, match="apply"):
+        bad.get(timeout=TIMEOUT)
