@@ -1,0 +1,53 @@
+"""docker-compose.yml: the services SPEC 2 names, Flower behind auth, one beat; validated by
+docker compose itself where it is installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_services_and_safety() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat", "flower"}
+    assert all("healthcheck" in services[name] for name in ("redis", "postgres", "worker"))
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert "FLOWER_PASSWORD:?" in str(services["flower"]["environment"])
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    return None
+
+
+def test_compose_config_validates() -> None:
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither docker compose nor docker-compose is installed")
+    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x"}
+    done = subprocess.run(
+        [*command, "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    without_password = {k: v for k, v in env.items() if k != "TRAINLOG_FLOWER_PASSWORD"}
+    refused = subprocess.run(
+        [*command, "config", "-q"], cwd=ROOT, env=without_password, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "TRAINLOG_FLOWER_PASSWORD" in refused.stderr
