@@ -34,8 +34,11 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
     missing = series.isna().to_numpy()
     kind = column.type
     if kind is ColumnType.STRING:
-        values = series.to_numpy(dtype=object)
-        is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+        if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+            is_text = ~missing  # every present value is text (checked in C)
+        else:
+            values = series.to_numpy(dtype=object)
+            is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
         _check(table, frame, ~missing & ~is_text, column, "must be text")
         if column.required:
             _check(
@@ -47,9 +50,12 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
             )
         return series.astype(object).where(~missing, None)
     if kind in (ColumnType.INT, ColumnType.FLOAT):
-        is_bool = np.fromiter(
-            (isinstance(v, bool | np.bool_) for v in series.to_numpy(object)), bool, len(series)
-        )
+        if series.dtype.kind in "fiu" or str(series.dtype) == "Int64":
+            is_bool = np.zeros(len(series), bool)  # a numeric dtype holds no booleans
+        else:
+            is_bool = np.fromiter(
+                (isinstance(v, bool | np.bool_) for v in series.to_numpy(object)), bool, len(series)
+            )
         numbers = pd.to_numeric(series.where(~is_bool), errors="coerce").astype("float64")
         bad = ~missing & (numbers.isna().to_numpy() | ~np.isfinite(numbers.fillna(0).to_numpy()))
         _check(table, frame, bad, column, f"is not a valid {kind}")

@@ -46,13 +46,43 @@ def _decode_one(text: Any) -> str | None:
     return text[1:] if text[0] == "\\" else text
 
 
+def _starts_with_backslash(values: np.ndarray) -> list[bool]:
+    """Whether any value starts with a backslash: one C-level search of the joined text."""
+    if len(values) == 0:
+        return [False]
+    joined = "\x00".join(values)
+    return [joined.startswith("\\") or "\x00\\" in joined]
+
+
+def _any_escape_needed(values: np.ndarray) -> bool:
+    """An empty string or a leading backslash anywhere (str values only, no missing)."""
+    if len(values) == 0:
+        return False
+    joined = "\x00".join(values)
+    return (
+        any(_starts_with_backslash(values))
+        or values[0] == ""
+        or values[-1] == ""
+        or "\x00\x00" in joined
+    )
+
+
 def encode_text(series: pd.Series) -> pd.Series:
     """Object column of str/None -> CSV-safe text."""
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        text = series.astype(object)
+        if not _any_escape_needed(text.dropna().to_numpy()):
+            return text  # missing values are written as empty fields by to_csv
     values = [_encode_one(v) for v in series.to_numpy(dtype=object)]
     return pd.Series(values, index=series.index, dtype=object)
 
 
 def decode_text(series: pd.Series) -> pd.Series:
+    text = series.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(text, skipna=False) == "string" and not any(
+        _starts_with_backslash(text)
+    ):
+        return pd.Series(np.where(text == "", None, text), index=series.index, dtype=object)
     values = [_decode_one(v) for v in series.to_numpy(dtype=object)]
     return pd.Series(values, index=series.index, dtype=object)
 
@@ -145,6 +175,6 @@ def datetime_text(values: pd.Series) -> pd.Series:
     whole = np.datetime_as_string(array, unit="s")
     fine = np.datetime_as_string(array, unit="us")
     has_fraction = (stamps.dt.microsecond != 0).to_numpy()
-    text = np.where(has_fraction, fine, whole)
-    result = pd.Series([t + "Z" for t in text], index=values.index, dtype=object)
+    text = np.char.add(np.where(has_fraction, fine, whole).astype(str), "Z")
+    result = pd.Series(text, index=values.index, dtype=object)
     return result.where(stamps.notna().to_numpy(), None)

@@ -156,6 +156,11 @@ def stamp_rows(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Bookkeeping for validated rows against the stored ones: unchanged rows keep their
     stamps, changed rows get updatedAt=now and version+1. Returns (rows, unchanged mask)."""
+    if existing.empty:
+        stamped = new.copy()
+        stamped["createdAt"] = stamped["updatedAt"] = now
+        stamped["version"] = pd.Series(1, index=new.index, dtype="Int64")
+        return stamped, np.zeros(len(new), bool)
     existing_keys, new_keys = key_index(existing, table.key), key_index(new, table.key)
     hit = existing_keys.isin(new_keys)
     old = existing[hit].set_axis(existing_keys[hit]).reindex(new_keys).set_axis(new.index)
