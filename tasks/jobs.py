@@ -90,3 +90,9 @@ def apply_migrations(self: TrainlogTask) -> dict[str, Any]:
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.check_seed_updates")
 def check_seed_updates(self: TrainlogTask, apply: Any = False) -> dict[str, Any]:
     return maintenance.check_seed_updates(self.stores, apply, actor=f"task {self.request.id}")
+
+
+@shared_task(bind=True, base=TrainlogTask, name="trainlog.ping")
+def ping(self: TrainlogTask) -> dict[str, Any]:
+    """Diagnostic no-op: proves a worker takes jobs (and is the benchmarks' baseline)."""
+    return {"pong": True, "worker": self.request.hostname}

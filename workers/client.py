@@ -27,6 +27,7 @@ JOBS = (
     "apply_migrations",
     "check_seed_updates",
     "upsert_rows",
+    "ping",
 )
 
 

@@ -1,0 +1,183 @@
+"""Metrics benchmark (SPEC 10): ~1M activities (1,000 athletes x 3 years). Prints, from one run:
+full recompute vs a straight vectorised pandas/numpy computation of the same formulas (read
+CSV, compute, write CSV), peak RSS of each, and the nightly rollup after one new day vs full.
+
+    python -m bench.metrics [--athletes 1000] [--activities 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.common import activities, ratio_line
+from storage.repositories.frames import datetime_to_text
+from storage.settings import Settings
+from storage.stores import Stores
+from tasks import rows
+from tasks.metrics import recompute
+from tasks.metrics.inputs import write_watermark
+
+ZONES = ["UTC", "America/Denver", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney"]
+
+
+def setup(settings: Settings, athletes: int, count: int) -> float:
+    stores = Stores(settings)
+    stores.initialize()
+    ids = [f"ath{i:04d}" for i in range(athletes)]
+    rows.upsert_rows(
+        stores,
+        "athlete",
+        [{"athleteId": a, "timezone": ZONES[i % len(ZONES)]} for i, a in enumerate(ids)],
+    )
+    rows.upsert_rows(
+        stores,
+        "thresholds",
+        [
+            {
+                "thresholdId": f"{a}-{sport}",
+                "athleteId": a,
+                "sport": sport,
+                "validFrom": "2022-01-01",
+                **extra,
+            }
+            for i, a in enumerate(ids)
+            for sport, extra in (
+                ("ride", {"ftpW": 200 + i % 100}),
+                ("run", {"thresholdHr": 160 + i % 20}),
+            )
+        ],
+    )
+    started = time.perf_counter()
+    stores.repository("activities").upsert_frame(activities(count, athletes=athletes))
+    return time.perf_counter() - started
+
+
+def straight_pandas(settings: Settings) -> None:
+    """The same formulas with plain pandas/numpy, no repositories, locks or validation."""
+    data = settings.data_dir
+    acts = pd.read_csv(data / "activities.csv")
+    thresholds = pd.read_csv(data / "thresholds.csv")
+    zones = pd.read_csv(data / "athlete.csv").set_index("athleteId")["timezone"]
+    stamps = pd.to_datetime(acts["startTime"], utc=True, format="ISO8601")
+    day = pd.Series(pd.NaT, index=acts.index, dtype="datetime64[ns]")
+    zone_of = acts["athleteId"].map(zones).fillna("UTC")
+    for zone in zone_of.unique():
+        mask = zone_of == zone
+        day[mask] = stamps[mask].dt.tz_convert(zone).dt.tz_localize(None).dt.normalize()
+    acts["day"] = day
+    acts = acts.sort_values("day")
+    for value in ("ftpW", "thresholdHr"):
+        valid = thresholds[thresholds[value].notna()][["athleteId", "sport", "validFrom", value]]
+        valid = valid.assign(
+            validFrom=pd.to_datetime(valid["validFrom"]).astype("datetime64[ns]")
+        ).sort_values("validFrom")
+        acts = pd.merge_asof(
+            acts, valid, left_on="day", right_on="validFrom", by=["athleteId", "sport"]
+        ).drop(columns="validFrom")
+    power = acts["normalizedPowerW"].fillna(acts["avgPowerW"])
+    intensity = (power / acts["ftpW"]).where(lambda s: np.isfinite(s))
+    intensity = intensity.fillna(acts["avgHr"] / acts["thresholdHr"]).fillna(acts["rpe"] / 10)
+    acts["load"] = (acts["durationSec"] / 3600 * intensity**2 * 100).fillna(0)
+    acts[["activityId", "athleteId", "day", "load"]].to_csv(data / "base_loads.csv", index=False)
+    daily = acts.groupby(["athleteId", "day"])["load"].sum()
+    out = []
+    for athlete, series in daily.groupby(level=0):
+        series = series.droplevel(0)
+        dense = series.reindex(
+            pd.date_range(series.index.min(), series.index.max()), fill_value=0.0
+        )
+        padded = pd.concat([pd.Series([0.0]), pd.Series(dense.to_numpy())], ignore_index=True)
+        ctl = padded.ewm(alpha=1 - math.exp(-1 / 42), adjust=False).mean().iloc[1:]
+        atl = padded.ewm(alpha=1 - math.exp(-1 / 7), adjust=False).mean().iloc[1:]
+        frame = pd.DataFrame(
+            {
+                "athleteId": athlete,
+                "date": dense.index,
+                "load": dense.to_numpy(),
+                "ctl": ctl.to_numpy(),
+                "atl": atl.to_numpy(),
+            }
+        )
+        frame["tsb"] = (frame["ctl"] - frame["atl"]).shift(1, fill_value=0.0)
+        out.append(frame)
+    result = pd.concat(out, ignore_index=True)
+    result.to_csv(data / "base_daily.csv", index=False)
+    week = result["date"] - pd.to_timedelta(result["date"].dt.day_of_week, unit="D")
+    weekly = result.groupby([result["athleteId"], week]).agg(
+        load=("load", "sum"), ctl=("ctl", "last"), atl=("atl", "last"), tsb=("tsb", "last")
+    )
+    weekly.to_csv(data / "base_weekly.csv")
+
+
+def _child(kind: str, home: str, queue: Any) -> None:
+    settings = Settings.for_home(home)
+    started = time.perf_counter()
+    if kind == "full":
+        recompute.recompute_all(Stores(settings))
+    else:
+        straight_pandas(settings)
+    queue.put(
+        (time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    )
+
+
+def in_child(kind: str, home: Path) -> tuple[float, float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(kind, str(home), queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--athletes", type=int, default=1000)
+    parser.add_argument("--activities", type=int, default=1_000_000)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+    settings = Settings.for_home(home)
+    ingest = setup(settings, args.athletes, args.activities)
+    print(
+        f"setup: {args.activities:,} activities for {args.athletes:,} athletes ingested "
+        f"through the repository in {ingest:.1f}s"
+    )
+    base_time, base_rss = in_child("baseline", home)
+    full_time, full_rss = in_child("full", home)
+    print(f"straight pandas: {base_time:.1f}s, peak RSS {base_rss:,.0f} MB")
+    print(f"full recompute:  {full_time:.1f}s, peak RSS {full_rss:,.0f} MB")
+    print(ratio_line("full recompute / straight pandas", full_time / base_time, "<= 1.5"))
+    print(ratio_line("full recompute peak RSS (GB)", full_rss / 1024, "<= 1.5"))
+    stores = Stores(settings)
+    check = stores.repository("daily_metrics").read_frame({"athleteId": "ath0007"})
+    base = pd.read_csv(home / "data" / "base_daily.csv")
+    base = base[base["athleteId"] == "ath0007"]
+    print(
+        f"cross-check ath0007 last CTL: trainlog {check['ctl'].iloc[-1]:.6f}, "
+        f"straight pandas {base['ctl'].iloc[-1]:.6f}"
+    )
+    write_watermark(stores, datetime_to_text(datetime.now(UTC)))
+    new_day = activities(args.athletes, athletes=args.athletes, seed=9, prefix="new")
+    new_day["startTime"] = "2026-01-02T12:00:00Z"
+    stores.repository("activities").upsert_frame(new_day)
+    started = time.perf_counter()
+    result = recompute.nightly_rollup(stores)
+    nightly = time.perf_counter() - started
+    print(f"nightly rollup after one new day ({result['athletes']} athletes): {nightly:.1f}s")
+    print(ratio_line("nightly incremental / full recompute", nightly / full_time, "<= 0.05"))
+
+
+if __name__ == "__main__":
+    main()
