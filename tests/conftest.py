@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from storage.settings import Settings
+from storage.stores import Stores
 from tests.services import postgres_database, redis_database
 
 SQL_BACKENDS = ["sqlite", "postgresql"]
@@ -36,3 +37,12 @@ def sql_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator
     else:
         with postgres_database() as url:
             yield settings.with_(database_url=url)
+
+
+@pytest.fixture
+def stores(settings: Settings) -> Iterator[Stores]:
+    """Storage on the embedded default, schema at head."""
+    stores = Stores(settings)
+    stores.initialize()
+    yield stores
+    stores.close()

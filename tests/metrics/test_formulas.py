@@ -7,20 +7,12 @@ import math
 import pytest
 
 from storage.errors import ValidationError
-from storage.settings import Settings
 from storage.stores import Stores
 from tasks import rows
 from tasks.metrics import recompute
 
 K42, K7 = 1 - math.exp(-1 / 42), 1 - math.exp(-1 / 7)
 
-
-@pytest.fixture
-def stores(settings: Settings):
-    stores = Stores(settings)
-    stores.initialize()
-    yield stores
-    stores.close()
 
 
 def act(

@@ -14,14 +14,6 @@ from tasks import sessions
 from tests.factories import session_payload
 
 
-@pytest.fixture
-def stores(settings: Settings):
-    stores = Stores(settings)
-    stores.initialize()
-    yield stores
-    stores.close()
-
-
 def nothing_written(stores: Stores) -> bool:
     return stores.sessions.count() == 0 and not list(stores.settings.export_dir.iterdir())
 
