@@ -10,14 +10,16 @@ from celery import shared_task
 from tasks import maintenance, sessions
 from tasks import rows as row_jobs
 from tasks.base import TrainlogTask
-from tasks.metrics import recompute
+from tasks.metrics import pending, recompute
 
 RECOMPUTE_DAILY = "trainlog.recompute_daily_metrics"
 
 
 def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> None:
+    """One pending recompute per athlete: later changes only move its start date earlier."""
     for athlete_id, since in since_by_athlete.items():
-        task.enqueue(RECOMPUTE_DAILY, athlete_id, since)
+        if pending.mark_pending(task.stores, athlete_id, recompute.parse_since(since)):
+            task.enqueue(RECOMPUTE_DAILY, athlete_id, since)
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")
@@ -61,7 +63,11 @@ def recompute_daily_metrics(
     self: TrainlogTask, athlete_id: Any, since: Any = None
 ) -> dict[str, Any]:
     athlete = recompute.check_athlete(athlete_id)
-    result = recompute.recompute_daily(self.stores, {athlete: recompute.parse_since(since)})
+    start = recompute.parse_since(since)
+    had_marker, marked = pending.take_pending(self.stores, athlete)  # before reading the data
+    if had_marker:
+        start = None if start is None or marked is None else min(start, marked)
+    result = recompute.recompute_daily(self.stores, {athlete: start})
     summary = result[athlete]
     if summary["from"] is not None:
         self.enqueue("trainlog.recompute_weekly_metrics", athlete, summary["from"])

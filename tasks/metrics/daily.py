@@ -64,8 +64,8 @@ def daily_series(
     load = frame["load"].to_numpy(dtype=float)
     ctl = exponential_load(load, ctl_days, state.ctl)
     atl = exponential_load(load, atl_days, state.atl)
-    previous_ctl = np.concatenate([[state.ctl], ctl[:-1]])
-    previous_atl = np.concatenate([[state.atl], atl[:-1]])
+    previous_ctl = np.concatenate([[state.ctl], ctl])[: len(ctl)]  # empty when first > last
+    previous_atl = np.concatenate([[state.atl], atl])[: len(atl)]
     return pd.DataFrame(
         {
             "athleteId": athlete_id,

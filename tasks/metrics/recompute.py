@@ -90,7 +90,10 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
             )
             load_parts.append(part)
             scope[athlete] = start.strftime("%Y-%m-%d")
-            results[athlete] = {"from": scope[athlete], "days": int((last - start).days) + 1}
+            results[athlete] = {
+                "from": scope[athlete],
+                "days": max(int((last - start).days) + 1, 0),
+            }
         daily = pd.concat(daily_parts, ignore_index=True) if daily_parts else pd.DataFrame()
         new_loads = pd.concat(load_parts, ignore_index=True) if load_parts else pd.DataFrame()
         write_scoped(

@@ -14,7 +14,6 @@ from tasks.metrics import recompute
 K42, K7 = 1 - math.exp(-1 / 42), 1 - math.exp(-1 / 7)
 
 
-
 def act(
     n: int,
     start: str,
