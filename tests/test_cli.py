@@ -1,0 +1,64 @@
+"""The command line: bad flags, arguments and env vars give one clear line and a non-zero
+exit code, never a traceback; doctor reports the embedded default as healthy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workers.cli import main
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRAINLOG_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args))
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["enqueue", "frobnicate"], 1, "unknown job"),
+        (["enqueue", "save_session", "@/no/such/file.json"], 1, "cannot read"),
+        (["enqueue", "ping", "--kwargs", "[1]"], 1, "--kwargs"),
+        (["import-sessions", "/etc"], 1, "outside the import folder"),
+        (["import-sessions", "../.."], 1, "outside the import folder"),
+        (["report", "nobody"], 1, "no daily metrics"),
+        (["export", "not-a-uuid"], 1, "is not a UUID"),
+        (["migrate", "sideways"], 2, "Invalid value"),
+        (["seeds", "explode"], 2, "Invalid value"),
+        (["failures", "--limit", "0"], 2, "Invalid value"),
+        (["demo", "--months", "999"], 2, "Invalid value"),
+    ],
+)
+def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) -> None:
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_environment_names_the_variable(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINLOG_TIMEZONE", "Nowhere/Land")
+    result = run("doctor")
+    assert result.exit_code == 2 and "TRAINLOG_TIMEZONE" in result.output
+
+
+def test_doctor_json_on_embedded_default(run) -> None:
+    result = run("doctor", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report) == {"broker", "database", "folders"}
+    assert all(check["ok"] for check in report.values())
+
+
+def test_failures_and_migrate_current_as_json(run) -> None:
+    assert json.loads(run("failures", "--json").output) == []
+    current = json.loads(run("migrate", "upgrade", "--json").output)
+    assert current["sql"]["to"] and current["csv"] == {}
+    state = json.loads(run("migrate", "current", "--json").output)
+    assert state["current"] == state["heads"]
