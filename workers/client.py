@@ -15,6 +15,8 @@ from storage.errors import ValidationError
 from storage.settings import Settings
 from workers.config import ROUTES, broker_and_backend, celery_config
 
+RESULT_POLL_SECONDS = 0.05
+
 JOBS = (
     "save_session",
     "ingest_activities",
@@ -57,7 +59,8 @@ class TrainlogClient:
 
     def run(self, job: str, *args: Any, timeout: float = 300, **kwargs: Any) -> Any:
         """Send and wait for the result (raises the job's error on failure)."""
-        return self.send(job, *args, **kwargs).get(timeout=timeout)
+        # interval: how often a polling backend (SQLite, embedded) is asked; default 0.5 s
+        return self.send(job, *args, **kwargs).get(timeout=timeout, interval=RESULT_POLL_SECONDS)
 
     def close(self) -> None:
         self.celery.close()

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from storage.settings import Settings
 from storage.stores import Stores
-from workers.client import TrainlogClient
+from workers.client import RESULT_POLL_SECONDS, TrainlogClient
 from workers.demo_data import ATHLETE, generate
 from workers.process import WorkerProcess
 from workers.queues import queue_depth
@@ -27,7 +27,7 @@ def _wait_all(
 ) -> list[Any]:
     values = []
     for result in tqdm(results, desc=label, unit="job", disable=quiet, leave=False):
-        values.append(result.get(timeout=timeout))
+        values.append(result.get(timeout=timeout, interval=RESULT_POLL_SECONDS))
     return values
 
 

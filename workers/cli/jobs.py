@@ -61,7 +61,7 @@ def enqueue(
             emit({"taskId": result.id, "job": job}, as_json)
             return
         try:
-            value = result.get(timeout=timeout, propagate=False)
+            value = result.get(timeout=timeout, propagate=False, interval=0.05)
         except Exception as error:  # a timeout from the result backend
             click.echo(f"error: no result within {timeout:g}s: {error}", err=True)
             sys.exit(EXIT_FAILED)
