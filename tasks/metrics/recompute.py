@@ -47,12 +47,31 @@ def check_athlete(athlete_id: Any) -> str:
     return athlete_id
 
 
-def _state_before(stored: pd.DataFrame, athlete: str, day: pd.Timestamp) -> DayState | None:
-    key = (day - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    hit = stored[(stored["athleteId"] == athlete) & (stored["date"] == key)]
-    if hit.empty or pd.isna(hit["ctl"].iloc[0]) or pd.isna(hit["atl"].iloc[0]):
+def _state_before(
+    stored: dict[tuple[str, str], tuple[float, float]], athlete: str, day: pd.Timestamp
+) -> DayState | None:
+    """CTL/ATL stored for the day before `day` (a dict built once: no scan per athlete)."""
+    found = stored.get((athlete, (day - pd.Timedelta(days=1)).strftime("%Y-%m-%d")))
+    if found is None or pd.isna(found[0]) or pd.isna(found[1]):
         return None
-    return DayState(float(hit["ctl"].iloc[0]), float(hit["atl"].iloc[0]))
+    return DayState(float(found[0]), float(found[1]))
+
+
+def _stored_states(
+    stored: pd.DataFrame, since: Since
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Only the rows a requested start needs: (athlete, day before start) -> (ctl, atl)."""
+    wanted = {
+        (a, (pd.Timestamp(d) - pd.Timedelta(days=1)).strftime("%Y-%m-%d"))
+        for a, d in since.items()
+        if d is not None
+    }
+    if not wanted or stored.empty:
+        return {}
+    keys = list(zip(stored["athleteId"], stored["date"], strict=True))
+    return {
+        k: (c, t) for k, c, t in zip(keys, stored["ctl"], stored["atl"], strict=True) if k in wanted
+    }
 
 
 def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
@@ -65,7 +84,7 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
             read_for(stores, "thresholds", athletes),
             timezones(stores, athletes),
         )
-        stored = read_for(stores, "daily_metrics", athletes)
+        stored = _stored_states(read_for(stores, "daily_metrics", athletes), since)
         results: dict[str, dict[str, Any]] = {}
         scope: dict[str, str] = {}
         daily_parts, load_parts = [], []
