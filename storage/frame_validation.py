@@ -4,6 +4,7 @@ Errors name the row number, its key and the field."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,7 +41,7 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
             values = series.to_numpy(dtype=object)
             is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
         _check(table, frame, ~missing & ~is_text, column, "must be text")
-        if column.required:
+        if column.required and _any_blank(series[is_text].to_numpy(dtype=object)):
             _check(
                 table,
                 frame,
@@ -50,7 +51,7 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
             )
         return series.astype(object).where(~missing, None)
     if kind in (ColumnType.INT, ColumnType.FLOAT):
-        if series.dtype.kind in "fiu" or str(series.dtype) == "Int64":
+        if series.dtype.kind in "fiu" or str(series.dtype) == "Int64" or missing.all():
             is_bool = np.zeros(len(series), bool)  # a numeric dtype holds no booleans
         else:
             is_bool = np.fromiter(
@@ -106,6 +107,15 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
         bad = np.array([not m and not _jsonable(v) for v, m in zip(values, missing, strict=True)])
         _fail(table, frame, bad, column, "is not JSON")
         raise
+
+
+_BLANK = re.compile(r"(?:^|\x00)\s*(?:\x00|$)")
+
+
+def _any_blank(values: np.ndarray) -> bool:
+    """Whether any text is empty or whitespace only: one regex pass over the joined text
+    (a value holding NUL can only cause a false alarm, which the exact check then clears)."""
+    return len(values) > 0 and _BLANK.search("\x00".join(values)) is not None
 
 
 def _jsonable(value: Any) -> bool:

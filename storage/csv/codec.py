@@ -172,9 +172,10 @@ def datetime_text(values: pd.Series) -> pd.Series:
     """UTC timestamps -> canonical ISO text: seconds always, microseconds only when set."""
     stamps = pd.to_datetime(values, utc=True)
     array = stamps.to_numpy(dtype="datetime64[us]")
-    whole = np.datetime_as_string(array, unit="s")
-    fine = np.datetime_as_string(array, unit="us")
+    text = np.datetime_as_string(array, unit="s", timezone="UTC")  # "...:SSZ"
     has_fraction = (stamps.dt.microsecond != 0).to_numpy()
-    text = np.char.add(np.where(has_fraction, fine, whole).astype(str), "Z")
-    result = pd.Series(text, index=values.index, dtype=object)
+    if has_fraction.any():
+        fine = np.datetime_as_string(array, unit="us", timezone="UTC")
+        text = np.where(has_fraction, fine, text)
+    result = pd.Series(text.astype(object), index=values.index, dtype=object)
     return result.where(stamps.notna().to_numpy(), None)

@@ -197,6 +197,7 @@ def test_monotony_and_strain_by_hand(stores: Stores) -> None:
     [
         ({"durationSec": -1}, "durationSec"),
         ({"sport": "kayak"}, "sport"),
+        ({"athleteId": "  \t"}, "athleteId"),
         ({"athleteId": None}, "athleteId"),
         ({"normalizedPowerW": float("nan"), "activityId": None}, "activityId"),
         ({"normalizedPowerW": "strong"}, "normalizedPowerW"),
