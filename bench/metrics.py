@@ -64,9 +64,11 @@ def setup(settings: Settings, athletes: int, count: int) -> float:
 
 
 def straight_pandas(settings: Settings) -> None:
-    """The same formulas with plain pandas/numpy, no repositories, locks or validation."""
+    """The same formulas and the same output columns with plain pandas/numpy: no
+    repositories, locks, validation, bookkeeping or incremental state."""
     data = settings.data_dir
-    acts = pd.read_csv(data / "activities.csv")
+    months = sorted((data / "activities").glob("*.csv"))  # the same files trainlog reads
+    acts = pd.concat([pd.read_csv(path) for path in months], ignore_index=True)
     thresholds = pd.read_csv(data / "thresholds.csv")
     zones = pd.read_csv(data / "athlete.csv").set_index("athleteId")["timezone"]
     stamps = pd.to_datetime(acts["startTime"], utc=True, format="ISO8601")
@@ -85,39 +87,72 @@ def straight_pandas(settings: Settings) -> None:
         acts = pd.merge_asof(
             acts, valid, left_on="day", right_on="validFrom", by=["athleteId", "sport"]
         ).drop(columns="validFrom")
-    power = acts["normalizedPowerW"].fillna(acts["avgPowerW"])
-    intensity = (power / acts["ftpW"]).where(lambda s: np.isfinite(s))
-    intensity = intensity.fillna(acts["avgHr"] / acts["thresholdHr"]).fillna(acts["rpe"] / 10)
-    acts["load"] = (acts["durationSec"] / 3600 * intensity**2 * 100).fillna(0)
-    acts[["activityId", "athleteId", "day", "load"]].to_csv(data / "base_loads.csv", index=False)
-    daily = acts.groupby(["athleteId", "day"])["load"].sum()
-    out = []
-    for athlete, series in daily.groupby(level=0):
-        series = series.droplevel(0)
-        dense = series.reindex(
-            pd.date_range(series.index.min(), series.index.max()), fill_value=0.0
-        )
-        padded = pd.concat([pd.Series([0.0]), pd.Series(dense.to_numpy())], ignore_index=True)
-        ctl = padded.ewm(alpha=1 - math.exp(-1 / 42), adjust=False).mean().iloc[1:]
-        atl = padded.ewm(alpha=1 - math.exp(-1 / 7), adjust=False).mean().iloc[1:]
-        frame = pd.DataFrame(
-            {
-                "athleteId": athlete,
-                "date": dense.index,
-                "load": dense.to_numpy(),
-                "ctl": ctl.to_numpy(),
-                "atl": atl.to_numpy(),
-            }
-        )
-        frame["tsb"] = (frame["ctl"] - frame["atl"]).shift(1, fill_value=0.0)
-        out.append(frame)
-    result = pd.concat(out, ignore_index=True)
-    result.to_csv(data / "base_daily.csv", index=False)
-    week = result["date"] - pd.to_timedelta(result["date"].dt.day_of_week, unit="D")
-    weekly = result.groupby([result["athleteId"], week]).agg(
-        load=("load", "sum"), ctl=("ctl", "last"), atl=("atl", "last"), tsb=("tsb", "last")
+    power_if = acts["normalizedPowerW"].fillna(acts["avgPowerW"]) / acts["ftpW"]
+    hr_if, rpe_if = acts["avgHr"] / acts["thresholdHr"], acts["rpe"] / 10
+    use_power = power_if.notna() & np.isfinite(power_if)
+    use_hr = ~use_power & hr_if.notna()
+    use_rpe = ~use_power & ~use_hr & rpe_if.notna()
+    acts["intensityFactor"] = power_if.where(use_power, hr_if.where(use_hr, rpe_if))
+    acts["loadMethod"] = np.select([use_power, use_hr, use_rpe], ["power", "hr", "rpe"], "none")
+    acts["load"] = (acts["durationSec"] / 3600 * acts["intensityFactor"] ** 2 * 100).fillna(0)
+    acts[
+        [
+            "activityId",
+            "athleteId",
+            "day",
+            "load",
+            "loadMethod",
+            "intensityFactor",
+            "durationSec",
+            "distanceM",
+        ]
+    ].to_csv(data / "base_loads.csv", index=False)
+    daily = acts.groupby(["athleteId", "day"]).agg(
+        load=("load", "sum"),
+        durationSec=("durationSec", "sum"),
+        distanceM=("distanceM", "sum"),
+        activityCount=("activityId", "count"),
     )
-    weekly.to_csv(data / "base_weekly.csv")
+    out = []
+    for athlete, frame in daily.groupby(level=0):
+        frame = frame.droplevel(0)
+        days = pd.date_range(frame.index.min(), frame.index.max())
+        dense = frame.reindex(days, fill_value=0)
+        load = dense["load"]
+        padded = pd.concat([pd.Series([0.0]), pd.Series(load.to_numpy())], ignore_index=True)
+        ctl = padded.ewm(alpha=1 - math.exp(-1 / 42), adjust=False).mean().iloc[1:].to_numpy()
+        atl = padded.ewm(alpha=1 - math.exp(-1 / 7), adjust=False).mean().iloc[1:].to_numpy()
+        dense = dense.assign(athleteId=athlete, ctl=ctl, atl=atl)
+        dense["tsb"] = (dense["ctl"] - dense["atl"]).shift(1, fill_value=0.0)
+        rolling = load.rolling(7, min_periods=1)
+        dense["mean7"] = rolling.sum() / 7
+        dense["std7"] = np.sqrt(
+            np.maximum((load**2).rolling(7, min_periods=1).sum() / 7 - dense["mean7"] ** 2, 0)
+        )
+        dense["mean28"] = load.rolling(28, min_periods=1).sum() / 28
+        out.append(dense.rename_axis("date").reset_index())
+    result = pd.concat(out, ignore_index=True)
+    daily_columns = ["athleteId", "date", "load", "durationSec", "distanceM", "activityCount"]
+    result[[*daily_columns, "ctl", "atl", "tsb"]].to_csv(data / "base_daily.csv", index=False)
+    result["week"] = result["date"] - pd.to_timedelta(result["date"].dt.day_of_week, unit="D")
+    weekly = result.groupby(["athleteId", "week"]).agg(
+        load=("load", "sum"),
+        durationSec=("durationSec", "sum"),
+        distanceM=("distanceM", "sum"),
+        activityCount=("activityCount", "sum"),
+        mean7=("mean7", "last"),
+        std7=("std7", "last"),
+        mean28=("mean28", "last"),
+        ctl=("ctl", "last"),
+        atl=("atl", "last"),
+        tsb=("tsb", "last"),
+    )
+    weekly["plannedLoad"] = np.nan  # the benchmark plans nothing
+    weekly["compliance"] = weekly["load"] / weekly["plannedLoad"]
+    weekly["monotony"] = (weekly["mean7"] / weekly["std7"]).where(weekly["std7"] > 0)
+    weekly["strain"] = weekly["load"] * weekly["monotony"]
+    weekly["acwr"] = (weekly["mean7"] / weekly["mean28"]).where(weekly["mean28"] > 0)
+    weekly.drop(columns=["mean7", "std7", "mean28"]).to_csv(data / "base_weekly.csv")
 
 
 def _child(kind: str, home: str, queue: Any) -> None:

@@ -5,26 +5,42 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from storage.errors import Unavailable
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace `path` with `data`; a crash leaves the old file or the new one, never a mix."""
+    replace_with(path, lambda handle: handle.write(data), mode=mode)
+
+
+def replace_with(path: Path, write: Callable[[BinaryIO], object], *, mode: int | None) -> None:
+    """Replace `path` with what `write` puts in an open temp file of the same folder, fsync'd
+    before `os.replace`. `mode` None keeps the temp file's private 0600."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise Unavailable(f"cannot write {path}: {error.strerror}", path=str(path)) from None
     try:
-        os.fchmod(fd, mode)
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        _remove_quietly(temp)
         raise Unavailable(f"cannot write {path}: {error.strerror}", path=str(path)) from None
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -32,6 +32,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "max_retries": (5, "retries of a transient failure before the task fails"),
     "retry_backoff_max": (60, "cap in seconds of the exponential retry backoff"),
     "nightly_rollup_hour": (2, "hour (0-23, in TRAINLOG_TIMEZONE) of the nightly rollup"),
+    "recompute_delay": (
+        2,
+        "seconds a metric recompute waits after the first change of a burst (0 = at once); "
+        "every change of that athlete in the meantime joins the same job",
+    ),
     "ctl_days": (42.0, "chronic training load time constant in days"),
     "atl_days": (7.0, "acute training load time constant in days"),
     "max_payload_bytes": (1_000_000, "largest accepted session payload, in bytes of JSON"),
@@ -61,6 +66,7 @@ class Settings:
     max_retries: int = 5
     retry_backoff_max: int = 60
     nightly_rollup_hour: int = 2
+    recompute_delay: int = 2
     ctl_days: float = 42.0
     atl_days: float = 7.0
     max_payload_bytes: int = 1_000_000
@@ -168,6 +174,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s) must exceed "
             f"{PREFIX}TASK_TIME_LIMIT ({values['task_time_limit']}s), or Redis hands a running "
             "task to a second worker"
+        )
+    if values["recompute_delay"] * 2 > values["visibility_timeout"]:
+        raise ConfigurationError(
+            f"{PREFIX}RECOMPUTE_DELAY ({values['recompute_delay']}s) must stay under half of "
+            f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s): a worker holds the "
+            "delayed job unacknowledged meanwhile"
         )
     return Settings(**values)
 

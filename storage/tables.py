@@ -39,6 +39,7 @@ class Table:
     backend: str = "csv"  # default placement; Settings.table_backends overrides it
     secret: bool = False  # file mode 0600, values never logged
     module: str = "core"  # which folder of Alembic revisions owns its SQL table
+    partition: str | None = None  # date column whose month names the CSV file of a row
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -93,7 +94,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _nonneg("normalizedPowerW", maximum=3000), _nonneg("avgPowerW", maximum=3000),
         _c("rpe", F, minimum=0, maximum=10), _c("name", S), _c("source", S), _c("sessionId", S),
         _nonneg("volumeKg"),
-    )),
+    ), partition="startTime"),
     Table("planned_sessions", ("plannedSessionId",), (
         _c("plannedSessionId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _sport(), _nonneg("plannedLoad"),
@@ -108,7 +109,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("activityId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _nonneg("load"), _c("loadMethod", S),
         _nonneg("intensityFactor"), _nonneg("durationSec"), _nonneg("distanceM"),
-    )),
+    ), partition="date"),
     Table("planned_metrics", ("plannedSessionId",), (
         _c("plannedSessionId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _nonneg("plannedLoad"), _nonneg("actualLoad"),
@@ -118,14 +119,14 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("athleteId", S, required=True), _c("date", D, required=True), _nonneg("load"),
         _nonneg("durationSec"), _nonneg("distanceM"), _nonneg("activityCount", I),
         _c("ctl", F), _c("atl", F), _c("tsb", F),
-    )),
+    ), partition="date"),
     Table("weekly_metrics", ("athleteId", "weekStartDate"), (
         _c("athleteId", S, required=True), _c("weekStartDate", D, required=True),
         _nonneg("load"), _nonneg("durationSec"), _nonneg("distanceM"),
         _nonneg("activityCount", I), _nonneg("plannedLoad"), _nonneg("compliance"),
         _nonneg("monotony"), _nonneg("strain"), _nonneg("acwr"),
         _c("ctl", F), _c("atl", F), _c("tsb", F),
-    )),
+    ), partition="weekStartDate"),
     Table("thresholds", ("thresholdId",), (
         _c("thresholdId", S, required=True), _c("athleteId", S, required=True), _sport(),
         _c("validFrom", D, required=True), _c("ftpW", F, minimum=1, maximum=3000),

@@ -77,6 +77,7 @@ class TrainlogTask(Task):
         except Exception:  # the failure log must never hide the failure itself
             log.exception("could not record the failure of %s %s", self.name, task_id)
 
-    def enqueue(self, name: str, *args: Any, **kwargs: Any) -> None:
-        """Queue a follow-up job by its public name (routing picks the queue)."""
-        self.app.send_task(name, args=list(args), kwargs=kwargs)
+    def enqueue(self, name: str, *args: Any, countdown: float = 0, **kwargs: Any) -> None:
+        """Queue a follow-up job by its public name (routing picks the queue), to run no
+        sooner than `countdown` seconds from now."""
+        self.app.send_task(name, args=list(args), kwargs=kwargs, countdown=countdown or None)

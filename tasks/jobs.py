@@ -12,14 +12,15 @@ from tasks import rows as row_jobs
 from tasks.base import TrainlogTask
 from tasks.metrics import pending, recompute
 
-RECOMPUTE_DAILY = "trainlog.recompute_daily_metrics"
+RECOMPUTE_PENDING = "trainlog.recompute_pending"
 
 
 def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> None:
-    """One pending recompute per athlete: later changes only move its start date earlier."""
+    """Mark each athlete pending from its date; the first mark of a burst schedules one
+    `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then."""
     for athlete_id, since in since_by_athlete.items():
         if pending.mark_pending(task.stores, athlete_id, recompute.parse_since(since)):
-            task.enqueue(RECOMPUTE_DAILY, athlete_id, since)
+            task.enqueue(RECOMPUTE_PENDING, countdown=task.settings.recompute_delay)
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")
@@ -81,6 +82,18 @@ def recompute_weekly_metrics(
     athlete = recompute.check_athlete(athlete_id)
     result = recompute.recompute_weekly(self.stores, {athlete: recompute.parse_since(since)})
     return {"athleteId": athlete, **result[athlete]}
+
+
+@shared_task(bind=True, base=TrainlogTask, name=RECOMPUTE_PENDING)
+def recompute_pending(self: TrainlogTask) -> dict[str, Any]:
+    """Follow-up of changes (not for producers): daily then weekly for every athlete marked
+    pending, together. Taken markers are put back if the recompute fails."""
+    since = pending.take_all_pending(self.stores)
+    try:
+        return recompute.recompute_many(self.stores, since)
+    except BaseException:
+        pending.restore_pending(self.stores, since)
+        raise
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.nightly_rollup")

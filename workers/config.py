@@ -18,6 +18,7 @@ CONSUMED_QUEUES = (*QUEUES, FOREIGN_DEFAULT_QUEUE)
 ROUTES = {
     "trainlog.recompute_daily_metrics": "metrics",
     "trainlog.recompute_weekly_metrics": "metrics",
+    "trainlog.recompute_pending": "metrics",
     "trainlog.nightly_rollup": "metrics",
     "trainlog.apply_migrations": "maintenance",
     "trainlog.check_seed_updates": "maintenance",
@@ -83,7 +84,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "result_expires": settings.result_expires,
-        "result_extended": True,
+        # results hold the summary only, not the job's arguments: a session payload stored
+        # again with every result would double Redis memory for a day (result_expires)
+        "result_extended": False,
         "task_track_started": True,
         "worker_send_task_events": True,
         "task_send_sent_event": True,

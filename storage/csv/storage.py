@@ -1,23 +1,43 @@
-"""CsvStorage: one CSV file per table, each read-modify-write under one exclusive sidecar lock."""
+"""CsvStorage: a CSV file per table (or per month of a partitioned table), every
+read-modify-write under one exclusive sidecar lock per table, every file replaced atomically."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from storage.csv.codec import empty_frame, frame_dtype, read_frame, write_csv_text
+from storage.csv.cache import FrameCache
+from storage.csv.codec import (
+    empty_frame,
+    header_names,
+    read_frame,
+    read_keys,
+    record_line,
+)
+from storage.csv.files import append_lines, remove_quietly, replace_file, replace_files
+from storage.csv.frames import as_frame, concat_rows, key_index, keys_index, merge_rows
 from storage.csv.locks import acquire_lock
-from storage.errors import Unavailable, ValidationError
+from storage.csv.partitions import (
+    WHOLE,
+    KeyCache,
+    is_partitioned,
+    key_decides_part,
+    part_ids,
+    part_name_ok,
+    row_parts,
+    sidecar_path,
+)
+from storage.errors import Unavailable
 from storage.tables import Table
 
 FrameChange = Callable[[pd.DataFrame], pd.DataFrame]
+SMALL_LOOKUP = 16  # up to this many keys are looked up one by one
 
 
 class CsvStorage:
@@ -26,12 +46,28 @@ class CsvStorage:
     def __init__(self, folder: Path, *, lock_timeout: float = 10.0) -> None:
         self.folder = Path(folder)
         self.lock_timeout = lock_timeout
+        self.key_cache = KeyCache()
+        self.frame_cache = FrameCache()
 
     def path(self, table: Table) -> Path:
-        return self.folder / f"{table.name}.csv"
+        """The table's file, or for a partitioned table the folder of its monthly files."""
+        return self.folder / (table.name if is_partitioned(table) else f"{table.name}.csv")
+
+    def part_path(self, table: Table, part: str) -> Path:
+        return self.path(table) if part == WHOLE else self.path(table) / f"{part}.csv"
 
     def lock_path(self, table: Table) -> Path:
         return self.folder / f"{table.name}.csv.lock"
+
+    def parts(self, table: Table) -> list[str]:
+        """The parts on disk, oldest month first (an unpartitioned table has the one part)."""
+        if not is_partitioned(table):
+            return [WHOLE]
+        try:
+            names = [entry.name[:-4] for entry in os.scandir(self.path(table))]
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if part_name_ok(n))
 
     @contextmanager
     def locked(self, table: Table, *, exclusive: bool) -> Iterator[None]:
@@ -47,25 +83,37 @@ class CsvStorage:
         ):
             yield
 
-    def read(self, table: Table) -> pd.DataFrame:
-        """The whole table under a shared lock; a missing or empty file is an empty table."""
+    def read(self, table: Table, parts: Iterable[str] | None = None) -> pd.DataFrame:
+        """The table (or the given parts) under a shared lock; missing files read as empty."""
         with self.locked(table, exclusive=False):
-            return read_frame(self.path(table), table)
+            return self.read_parts(table, self.parts(table) if parts is None else parts)
 
     def write(self, table: Table, frame: pd.DataFrame) -> None:
         """Replace the whole table."""
         with self.locked(table, exclusive=True):
-            self._replace(table, frame)
+            self.write_parts(table, frame, self.parts(table))
 
-    def modify(self, table: Table, change: FrameChange) -> pd.DataFrame:
-        """Read, change and write back under one exclusive lock; returns what was written."""
+    def modify(
+        self,
+        table: Table,
+        change: FrameChange,
+        parts: Iterable[str] | None = None,
+        *,
+        dirty: Callable[[], set[str]] | None = None,
+    ) -> pd.DataFrame:
+        """Read (the given parts of) the table, change and write back under one exclusive lock;
+        returns the changed frame. Rows may only land in parts read or not yet on disk.
+        `dirty`, asked after the change, names the only parts whose rows changed: the others
+        are not rewritten."""
         with self.locked(table, exclusive=True):
-            frame = change(read_frame(self.path(table), table))
-            self._replace(table, frame)
+            chosen = self.parts(table) if parts is None else sorted(set(parts))
+            frame = change(self.read_parts(table, chosen))
+            self.write_parts(table, frame, chosen, only=dirty() if dirty else None)
             return frame
 
     def append_rows(self, table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> None:
-        self.modify(table, lambda frame: concat_rows(table, frame, as_frame(table, rows)))
+        new = as_frame(table, rows)
+        self.modify(table, lambda frame: concat_rows(table, frame, new), set(part_ids(table, new)))
 
     def upsert(
         self,
@@ -73,123 +121,143 @@ class CsvStorage:
         rows: pd.DataFrame | Iterable[dict[str, Any]],
         keys: tuple[str, ...] | None = None,
     ) -> None:
-        """Insert or replace rows by key in O(n + k)."""
+        """Insert or replace rows by key in O(n + k) (n: the rows of the months touched)."""
         new = as_frame(table, rows)
-        self.modify(table, lambda frame: merge_rows(table, frame, new, keys or table.key))
+        touched = set(part_ids(table, new)) | self.locate(table, new)
+        self.modify(table, lambda frame: merge_rows(table, frame, new, keys or table.key), touched)
 
     def delete(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> int:
         """Remove rows by key; returns how many were removed."""
-        doomed = list(keys)
+        doomed = keys_index(keys, len(table.key))
         removed = 0
 
         def drop(frame: pd.DataFrame) -> pd.DataFrame:
             nonlocal removed
-            if not doomed or frame.empty:
+            if doomed.empty or frame.empty:
                 return frame
-            hit = key_index(frame, table.key).isin(pd.MultiIndex.from_tuples(doomed))
+            hit = key_index(frame, table.key).isin(doomed)
             removed = int(hit.sum())
             return frame[~hit]
 
         self.modify(table, drop)
         return removed
 
-    def migrate_headers(self, table: Table) -> list[str]:
-        """Add the definition's missing columns in place, keeping every value; returns them."""
-        with self.locked(table, exclusive=True):
-            path = self.path(table)
-            if not path.exists() or not path.read_bytes().strip():
-                return []
-            present = set(read_frame(path, table, add_missing=False).columns)
-            added = [name for name in table.headers if name not in present]
-            if added:
-                self._replace(table, read_frame(path, table))
-            return added
+    def locate(self, table: Table, rows: pd.DataFrame) -> set[str]:
+        """The parts on disk already holding any key of `rows` (for a key that may move)."""
+        if not is_partitioned(table) or key_decides_part(table) or rows.empty:
+            return set()
+        wanted = key_index(rows, table.key)
+        if len(wanted) <= SMALL_LOOKUP:  # a hash probe per key beats building isin's table
+            return {
+                part
+                for part in self.parts(table)
+                if any(key in self._part_keys(table, part) for key in wanted)
+            }
+        return {
+            part for part in self.parts(table) if self._part_keys(table, part).isin(wanted).any()
+        }
 
-    def _replace(self, table: Table, frame: pd.DataFrame) -> None:
-        """Temp file in the same folder, fsync, os.replace: a killed writer leaves the old file."""
-        fd, temp = tempfile.mkstemp(prefix=f".{table.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            if not table.secret:
-                os.fchmod(fd, 0o644 & ~_umask())
-            with os.fdopen(fd, "wb") as handle:
-                write_csv_text(frame, table, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path(table))
-        except OSError as error:
-            _remove_quietly(temp)
-            raise Unavailable(
-                f"cannot write {self.path(table)}: {error.strerror}", path=str(self.path(table))
-            ) from None
-        except BaseException:
-            _remove_quietly(temp)
-            raise
+    def _part_keys(self, table: Table, part: str) -> pd.Index:
+        path = self.part_path(table, part)
+        return self.key_cache.keys(path, lambda: read_keys(path, table))
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def as_frame(table: Table, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Rows (already in frame form: dates and JSON as text) -> a frame with the table's dtypes."""
-    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    unknown = [name for name in frame.columns if name not in table.headers]
-    if unknown:
-        raise ValidationError(
-            f"{table.name}: unknown column {unknown[0]!r}", table=table.name, field=str(unknown[0])
-        )
-    for column in table.all_columns:
-        if column.name not in frame.columns:
-            frame[column.name] = pd.Series(
-                [None] * len(frame), dtype=frame_dtype(column), index=frame.index
-            )
-        else:
-            dtype = frame_dtype(column)
-            series = frame[column.name]
-            frame[column.name] = (
-                series.astype(object).where(series.notna(), None)
-                if (dtype == "object")
-                else series.astype(dtype)
-            )
-    return frame[table.headers]
-
-
-def key_index(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.Index:
-    return pd.MultiIndex.from_frame(frame[list(keys)].astype(object))
-
-
-def concat_rows(table: Table, frame: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    if frame.empty:
-        return new.reset_index(drop=True) if not new.empty else empty_frame(table)
-    if new.empty:
+    def read_parts(self, table: Table, parts: Iterable[str]) -> pd.DataFrame:
+        """Parse the given parts (caller holds the lock). A key found in two months (a writer
+        killed while moving a row) keeps its highest version."""
+        paths = [self.part_path(table, part) for part in parts]
+        appendable = is_partitioned(table)
+        frames = [
+            read_frame(path, table, whole_lines=appendable) for path in paths if path.exists()
+        ]
+        frames = [frame for frame in frames if not frame.empty]
+        if not frames:
+            return empty_frame(table)
+        if len(frames) == 1:
+            return frames[0]
+        frame = pd.concat(frames, ignore_index=True)
+        if not key_decides_part(table) and key_index(frame, table.key).duplicated().any():
+            frame = frame.sort_values("version", kind="stable", na_position="first")
+            frame = frame[~key_index(frame, table.key).duplicated(keep="last")].sort_index()
         return frame
-    for name in frame.columns:
-        if name not in new.columns:
-            new[name] = None
-    return pd.concat([frame, new[frame.columns]], ignore_index=True)
+
+    def write_parts(
+        self,
+        table: Table,
+        frame: pd.DataFrame,
+        parts: Iterable[str],
+        only: set[str] | None = None,
+    ) -> None:
+        """Write `frame` over the given parts (caller holds the lock), or only over the parts
+        in `only`; a part left without rows is removed. New rows first, removals last, so a
+        crash never loses a row."""
+        chosen = set(parts)
+        codes, names = row_parts(table, frame)
+        present = {names[code] for code in np.unique(codes).tolist()}
+        foreign = present - chosen
+        if foreign & set(self.parts(table)):
+            raise RuntimeError(f"{table.name}: rows for parts not read: {sorted(foreign)}")
+        targets = chosen | present if only is None else only
+        code_of = {name: code for code, name in enumerate(names)}
+        writes = {code_of[p]: self.part_path(table, p) for p in targets if p in present}
+        if WHOLE in targets and not writes:  # an unpartitioned table keeps its (empty) file
+            replace_file(self.part_path(table, WHOLE), frame, table)
+        replace_files(writes, frame, codes, table)  # new rows first, removals after
+        for part in sorted(targets - present - {WHOLE}):
+            path = self.part_path(table, part)
+            remove_quietly(str(path))
+            remove_quietly(str(sidecar_path(path)))
+        if is_partitioned(table) and not key_decides_part(table):
+            keys = frame[table.key[0]].to_numpy(dtype=object) if len(table.key) == 1 else None
+            for code, path in writes.items():
+                rows = np.flatnonzero(codes == code)
+                found = (
+                    pd.Index(keys[rows], dtype=object)
+                    if keys is not None
+                    else key_index(frame.iloc[rows], table.key)
+                )
+                self.key_cache.remember(path, found)
+
+    def append_records(self, table: Table, part: str, records: list[dict[str, Any]]) -> bool:
+        """Append new rows (frame form, keys in no part) to an existing month in O(k), caller
+        holding the lock; False when the month must be rewritten instead (missing, or an
+        older header). A partial line left by a killed appender is cut first."""
+        path = self.part_path(table, part)
+        if part == WHOLE or not path.exists():
+            return False
+        with open(path, "rb") as handle:
+            header = header_names(handle.readline())
+        if set(table.headers) - set(header):
+            return False
+        keys = self._part_keys(table, part)
+        text = "".join(record_line(record, header, table) + "\n" for record in records)
+        append_lines(path, text)
+        if not key_decides_part(table):
+            added = pd.Index([record.get(table.key[0]) for record in records], dtype=object)
+            self.key_cache.remember(path, keys.append(added) if len(table.key) == 1 else keys)
+        return True
+
+    def migrate_headers(self, table: Table) -> list[str]:
+        """Add the definition's missing columns in place, keeping every value; returns them.
+        A partitioned table still in one file (older layout) is split into its months."""
+        with self.locked(table, exclusive=True):
+            legacy = self.folder / f"{table.name}.csv"
+            if is_partitioned(table) and legacy.is_file():
+                present = set(read_frame(legacy, table, add_missing=False).columns)
+                frame = read_frame(legacy, table)
+                self.write_parts(table, frame, self.parts(table))
+                legacy.unlink()
+                return [name for name in table.headers if name not in present] if present else []
+            added: set[str] = set()
+            for part in self.parts(table):
+                path = self.part_path(table, part)
+                if not path.exists() or not path.read_bytes().strip():
+                    continue
+                present = set(read_frame(path, table, add_missing=False).columns)
+                missing = [name for name in table.headers if name not in present]
+                if missing:
+                    replace_file(path, read_frame(path, table), table)
+                    added.update(missing)
+            return [name for name in table.headers if name in added]
 
 
-def merge_rows(
-    table: Table, frame: pd.DataFrame, new: pd.DataFrame, keys: tuple[str, ...]
-) -> pd.DataFrame:
-    """Rows of `new` replace rows of `frame` with the same key (last one wins within `new`)."""
-    new_keys = key_index(new, keys)
-    new = new[~new_keys.duplicated(keep="last")]
-    if frame.empty:
-        return concat_rows(table, frame, new)
-    frame_keys, new_keys = key_index(frame, keys), key_index(new, keys)
-    replaced = frame_keys.isin(new_keys)
-    extras = [name for name in frame.columns if name not in new.columns]
-    if extras and replaced.any():  # unknown columns are kept: carry them to the new row
-        old = frame.loc[replaced, extras].set_axis(frame_keys[replaced])
-        new = new.copy()
-        for name in extras:
-            new[name] = old[name].reindex(new_keys).to_numpy()
-    return concat_rows(table, frame[~replaced], new)
+__all__ = ["CsvStorage", "as_frame", "concat_rows", "key_index", "merge_rows"]

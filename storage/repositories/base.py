@@ -195,11 +195,22 @@ class Repository(ABC):
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         return pd.DataFrame(self.upsert_changes(records))
 
-    def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """The table in frame form (dates and JSON as text): the bulk path for metrics."""
-        from storage.repositories.frames import rows_to_frame
+    def read_frame(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        since: str | None = None,
+        changed_after: str | None = None,
+        before: str | None = None,
+    ) -> pd.DataFrame:
+        """The table in frame form (dates and JSON as text): the bulk path for metrics.
+        `since` / `before`: rows whose partition column is on/after / before it;
+        `changed_after`: rows updated after that stamp. CSV overrides this to read only the
+        months that can match."""
+        from storage.repositories.frames import filter_frame, rows_to_frame
 
-        return rows_to_frame(self.table, builtins.list(self.iterate(filters, page_size=5000)))
+        frame = rows_to_frame(self.table, builtins.list(self.iterate(filters, page_size=5000)))
+        return filter_frame(self.table, frame, None, since, changed_after, before)
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
         """Rows of each athlete in `scope` dated on/after its date are replaced by `frame`'s

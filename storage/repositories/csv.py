@@ -4,58 +4,143 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from storage.csv.codec import read_frame
-from storage.csv.storage import CsvStorage, as_frame, concat_rows, key_index, merge_rows
+from storage.csv.frames import as_frame, concat_rows, key_index, merge_rows
+from storage.csv.partitions import (
+    UNDATED,
+    WHOLE,
+    is_partitioned,
+    key_decides_part,
+    month_part,
+    part_ids,
+    split_parts,
+)
+from storage.csv.storage import CsvStorage
 from storage.frame_validation import validate_frame
 from storage.repositories.base import Key, Repository, Unit
 from storage.repositories.frames import (
+    cell_from_frame,
     cell_to_frame,
     datetime_to_text,
+    filter_frame,
     frame_to_rows,
+    modified_after,
     rows_to_frame,
 )
+from storage.repositories.stamps import stamp_frame, stamp_rows
 from storage.tables import Table
 from storage.values import Row
 
 
 @dataclass
 class CsvUnit(Unit):
-    frame: pd.DataFrame = None  # type: ignore[assignment]
-    dirty: bool = False
+    """Loads only the parts (months) its keys live in; writes back only the parts it changed."""
+
+    csv: CsvStorage = None  # type: ignore[assignment]
+    loaded: dict[str, pd.DataFrame] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    appended: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]:
-        if not keys or self.frame.empty:
+        if not keys:
             return {}
-        wanted = pd.MultiIndex.from_tuples([self._frame_key(k) for k in keys])
-        hits = self.frame[key_index(self.frame, self.table.key).isin(wanted)]
-        rows = frame_to_rows(self.table, hits)
+        wanted = self._key_frame(keys)
+        rows: list[Row] = []
+        for part in self._load(self._parts_of(wanted)):
+            frame = self.loaded[part]
+            if not frame.empty:
+                hits = frame[
+                    key_index(frame, self.table.key).isin(key_index(wanted, self.table.key))
+                ]
+                rows.extend(frame_to_rows(self.table, hits))
         return {tuple(row[n] for n in self.table.key): row for row in rows}
 
     def put(self, rows: Sequence[Row], existing: set[Key]) -> None:
+        if self._append(rows, existing):
+            return
         new = rows_to_frame(self.table, rows)
-        self.frame = merge_rows(self.table, self.frame, new, self.table.key)
-        self.dirty = True
+        targets = split_parts(self.table, new)
+        for part in self._load(set(targets) | self.csv.locate(self.table, new)):
+            frame = self.loaded[part]
+            if part in targets:
+                frame = merge_rows(self.table, frame, targets[part], self.table.key)
+            elif not frame.empty:
+                frame = frame[
+                    ~key_index(frame, self.table.key).isin(key_index(new, self.table.key))
+                ]
+            self.loaded[part] = frame
+            self.dirty.add(part)
 
     def remove(self, keys: Sequence[Key]) -> int:
-        if not keys or self.frame.empty:
+        if not keys:
             return 0
-        wanted = pd.MultiIndex.from_tuples([self._frame_key(k) for k in keys])
-        hit = key_index(self.frame, self.table.key).isin(wanted)
-        if hit.any():
-            self.frame = self.frame[~hit]
-            self.dirty = True
-        return int(hit.sum())
+        wanted = key_index(self._key_frame(keys), self.table.key)
+        removed = 0
+        for part in self._load(self._parts_of(self._key_frame(keys))):
+            frame = self.loaded[part]
+            hit = key_index(frame, self.table.key).isin(wanted) if not frame.empty else None
+            if hit is not None and hit.any():
+                self.loaded[part] = frame[~hit]
+                self.dirty.add(part)
+                removed += int(hit.sum())
+        return removed
 
-    def _frame_key(self, key: Key) -> tuple[Any, ...]:
-        return tuple(
-            cell_to_frame(self.table.column(n).type, v)
-            for n, v in zip(self.table.key, key, strict=True)
+    def commit(self) -> None:
+        for part, records in sorted(self.appended.items()):
+            if not self.csv.append_records(self.table, part, records):
+                frame = self.csv.read_parts(self.table, [part])
+                new = rows_to_frame(self.table, [self._row(r) for r in records])
+                self.loaded[part] = merge_rows(self.table, frame, new, self.table.key)
+                self.dirty.add(part)
+        for part in sorted(self.dirty):
+            self.csv.write_parts(self.table, self.loaded[part], [part])
+
+    def _append(self, rows: Sequence[Row], existing: set[Key]) -> bool:
+        """New keys of a month-partitioned table are appended to their month, not merged:
+        `fetch` located every key in no month, so no row is replaced."""
+        if existing or not is_partitioned(self.table) or key_decides_part(self.table):
+            return False
+        records = [
+            {c.name: cell_to_frame(c.type, row.get(c.name)) for c in self.table.all_columns}
+            for row in rows
+        ]
+        column = str(self.table.partition)
+        parts = [month_part(str(record.get(column) or "")) for record in records]
+        if set(parts) & (set(self.loaded) | set(self.appended)):
+            return False
+        for part, record in zip(parts, records, strict=True):
+            self.appended.setdefault(part, []).append(record)
+        return True
+
+    def _row(self, record: dict[str, Any]) -> Row:
+        return {c.name: cell_from_frame(c.type, record.get(c.name)) for c in self.table.all_columns}
+
+    def _parts_of(self, keys: pd.DataFrame) -> set[str]:
+        if not is_partitioned(self.table):
+            return {WHOLE}
+        if key_decides_part(self.table):
+            return set(split_parts(self.table, keys))
+        return self.csv.locate(self.table, keys)
+
+    def _load(self, parts: set[str]) -> list[str]:
+        for part in parts - set(self.loaded):
+            self.loaded[part] = self.csv.read_parts(self.table, [part])
+        return sorted(parts)
+
+    def _key_frame(self, keys: Sequence[Key]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    n: cell_to_frame(self.table.column(n).type, v)
+                    for n, v in zip(self.table.key, key, strict=True)
+                }
+                for key in keys
+            ],
+            columns=list(self.table.key),
         )
 
 
@@ -69,10 +154,9 @@ class CsvRepository(Repository):
     @contextmanager
     def transaction(self, deadline: float | None = None) -> Iterator[Unit]:
         with self.csv.locked(self.table, exclusive=True):
-            unit = CsvUnit(self.table, frame=read_frame(self.csv.path(self.table), self.table))
+            unit = CsvUnit(self.table, csv=self.csv)
             yield unit
-            if unit.dirty:
-                self.csv._replace(self.table, unit.frame)
+            unit.commit()
 
     def scan(
         self,
@@ -87,7 +171,11 @@ class CsvRepository(Repository):
         frame = frame.sort_values(list(self.table.key), kind="stable")
         if after is not None:
             keys = list(key_index(frame, self.table.key))
-            start = [i for i, k in enumerate(keys) if k > CsvUnit(self.table)._frame_key(after)]
+            last = tuple(
+                cell_to_frame(self.table.column(n).type, v)
+                for n, v in zip(self.table.key, after, strict=True)
+            )
+            start = [i for i, k in enumerate(keys) if _as_tuple(k) > last]
             frame = frame.iloc[start[0] :] if start else frame.iloc[0:0]
         return frame_to_rows(self.table, frame.head(limit))
 
@@ -98,49 +186,95 @@ class CsvRepository(Repository):
         new = new[~key_index(new, self.table.key).duplicated(keep="last")]
         now = datetime_to_text(self.clock())
         changed = new.iloc[0:0]
+        dirty: set[str] = set()
+        new_parts = pd.Series(part_ids(self.table, new), index=new.index, dtype=object)
 
         def change(existing: pd.DataFrame) -> pd.DataFrame:
-            nonlocal changed
+            nonlocal changed, dirty
             changed = stamp_frame(self.table, existing, new, now)
+            dirty = self._parts_holding(existing, changed, new_parts[changed.index])
             if changed.empty:
                 return existing
             return merge_rows(self.table, existing, changed, self.table.key)
 
-        self.csv.modify(self.table, change)
+        touched = set(new_parts) | self.csv.locate(self.table, new)
+        self.csv.modify(self.table, change, touched, dirty=lambda: dirty)
         return changed
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
         new = as_frame(self.table, frame)
         now = datetime_to_text(self.clock())
         changed = 0
+        dirty: set[str] = set()
 
         def change(existing: pd.DataFrame) -> pd.DataFrame:
-            nonlocal changed
+            nonlocal changed, dirty
             stamped, same = stamp_rows(self.table, existing, new, now)
             since = existing["athleteId"].map(scope)
             doomed = since.notna() & (existing[date_column].astype(str) >= since.fillna(""))
-            changed = int((~same).sum()) + int(
-                (
-                    doomed
-                    & ~key_index(existing, self.table.key).isin(key_index(new, self.table.key))
-                ).sum()
+            kept = ~key_index(existing, self.table.key).isin(key_index(new, self.table.key))
+            removed = existing[doomed & kept]
+            changed = int((~same).sum()) + len(removed)
+            dirty = self._parts_holding(existing, stamped[~same]) | set(
+                part_ids(self.table, removed)
             )
             if not changed:
                 return existing
-            keep = existing[
-                ~doomed & ~key_index(existing, self.table.key).isin(key_index(new, self.table.key))
-            ]
-            return concat_rows(self.table, keep, stamped)
+            return concat_rows(self.table, existing[~doomed & kept], stamped)
 
-        self.csv.modify(self.table, change)
+        parts = self._scope_parts(new, scope, date_column)
+        self.csv.modify(self.table, change, parts, dirty=lambda: dirty)
         return changed
 
-    def read_frame(self, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """The table as a typed frame (bulk path for metrics), filtered by equality."""
-        frame = self.csv.read(self.table)
-        for name, value in (filters or {}).items():
-            frame = frame[frame[name] == cell_to_frame(self.table.column(name).type, value)]
-        return frame
+    def _parts_holding(
+        self, existing: pd.DataFrame, changed: pd.DataFrame, parts: Any = None
+    ) -> set[str]:
+        """The parts a write of `changed` rows alters: theirs (`parts`, when known) and those
+        of their old rows."""
+        if changed.empty:
+            return set()
+        mine = set(part_ids(self.table, changed) if parts is None else parts)
+        if existing.empty:
+            return mine
+        old = existing[key_index(existing, self.table.key).isin(key_index(changed, self.table.key))]
+        return mine | set(part_ids(self.table, old))
+
+    def _scope_parts(
+        self, new: pd.DataFrame, scope: Mapping[str, str], date_column: str
+    ) -> set[str] | None:
+        """The months a scoped replace may touch: from the earliest scope date on, plus the
+        months of the new rows and of any key they move; None (every part) otherwise."""
+        if not is_partitioned(self.table) or date_column != self.table.partition or not scope:
+            return None
+        earliest = month_part(min(scope.values()))
+        if earliest == UNDATED:
+            return None
+        later = {part for part in self.csv.parts(self.table) if part >= earliest}
+        return later | set(part_ids(self.table, new)) | self.csv.locate(self.table, new)
+
+    def read_frame(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        since: str | None = None,
+        changed_after: str | None = None,
+        before: str | None = None,
+    ) -> pd.DataFrame:
+        """The table as a typed frame (bulk path for metrics), filtered by equality; `since` /
+        `before` keep rows whose partition column is on/after / before it and read only
+        those months; `changed_after` keeps rows updated after that stamp and skips files
+        older than it."""
+        parts = self.csv.parts(self.table)
+        if is_partitioned(self.table) and (since is not None or before is not None):
+            low, high = month_part(since or "0000-01"), month_part(before or "9999-12")
+            parts = [p for p in parts if p != UNDATED and (since is None or p >= low)]
+            parts = [p for p in parts if before is None or p <= high]
+        if changed_after is not None:
+            parts = [
+                p for p in parts if modified_after(self.csv.part_path(self.table, p), changed_after)
+            ]
+        frame = self.csv.read(self.table, parts)
+        return filter_frame(self.table, frame, filters, since, changed_after, before)
 
     def initialize(self) -> None:
         self.csv.folder.mkdir(parents=True, exist_ok=True)
@@ -151,34 +285,5 @@ class CsvRepository(Repository):
         return {"backend": "csv", "ok": True, "path": str(self.csv.path(self.table))}
 
 
-def stamp_rows(
-    table: Table, existing: pd.DataFrame, new: pd.DataFrame, now: str
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Bookkeeping for validated rows against the stored ones: unchanged rows keep their
-    stamps, changed rows get updatedAt=now and version+1. Returns (rows, unchanged mask)."""
-    if existing.empty:
-        stamped = new.copy()
-        stamped["createdAt"] = stamped["updatedAt"] = now
-        stamped["version"] = pd.Series(1, index=new.index, dtype="Int64")
-        return stamped, np.zeros(len(new), bool)
-    existing_keys, new_keys = key_index(existing, table.key), key_index(new, table.key)
-    hit = existing_keys.isin(new_keys)
-    old = existing[hit].set_axis(existing_keys[hit]).reindex(new_keys).set_axis(new.index)
-    is_new = old[table.key[0]].isna().to_numpy()
-    same = ~is_new
-    for column in table.columns:
-        a = new[column.name].astype(object).where(new[column.name].notna(), None).to_numpy()
-        b = old[column.name].astype(object).where(old[column.name].notna(), None).to_numpy()
-        same &= a == b
-    stamped = new.copy()
-    stamped["createdAt"] = np.where(is_new, now, old["createdAt"].to_numpy(dtype=object))
-    stamped["updatedAt"] = np.where(same, old["updatedAt"].to_numpy(dtype=object), now)
-    bumped = old["version"].astype("Int64").fillna(0) + 1
-    stamped["version"] = bumped.where(~same, old["version"].astype("Int64")).astype("Int64")
-    return stamped, same
-
-
-def stamp_frame(table: Table, existing: pd.DataFrame, new: pd.DataFrame, now: str) -> pd.DataFrame:
-    """Only the new or changed rows of `new`, stamped."""
-    stamped, same = stamp_rows(table, existing, new, now)
-    return stamped[~same]
+def _as_tuple(key: Any) -> tuple[Any, ...]:
+    return key if isinstance(key, tuple) else (key,)

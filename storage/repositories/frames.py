@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,6 +15,8 @@ import pandas as pd
 from storage.csv.codec import frame_dtype, json_text
 from storage.tables import ColumnType, Table
 from storage.values import Row, parse_datetime
+
+MTIME_SLACK_SECONDS = 2.0  # coarse file-system timestamps (some keep 1-2 s resolution)
 
 
 def datetime_to_text(value: datetime) -> str:
@@ -51,7 +55,7 @@ def cell_from_frame(kind: ColumnType, value: Any) -> Any:
 
 
 def rows_to_frame(table: Table, rows: Sequence[Row]) -> pd.DataFrame:
-    from storage.csv.storage import as_frame
+    from storage.csv.frames import as_frame
 
     data = {
         c.name: pd.Series(
@@ -69,3 +73,35 @@ def frame_to_rows(table: Table, frame: pd.DataFrame) -> list[Row]:
     return [
         {name: cell_from_frame(kinds[name], record[name]) for name in names} for record in records
     ]
+
+
+def filter_frame(
+    table: Table,
+    frame: pd.DataFrame,
+    filters: Mapping[str, Any] | None,
+    since: str | None,
+    changed_after: str | None,
+    before: str | None = None,
+) -> pd.DataFrame:
+    """Equality filters, `since` (on/after) and `before` (strictly before) on the table's
+    partition column, `updatedAt` after a stamp."""
+    for name, value in (filters or {}).items():
+        frame = frame[frame[name] == cell_to_frame(table.column(name).type, value)]
+    for bound, keep in ((since, lambda text: text >= since), (before, lambda text: text < before)):
+        if bound is None:
+            continue
+        if table.partition is None:
+            raise ValueError(f"{table.name} has no date column to bound")
+        frame = frame[keep(frame[table.partition].fillna("").astype(str))]
+    if changed_after is not None:
+        frame = frame[frame["updatedAt"].fillna("").astype(str) > changed_after]
+    return frame
+
+
+def modified_after(path: Path, stamp: str) -> bool:
+    """Whether the file may hold rows written after `stamp` (its mtime, with some slack)."""
+    try:
+        modified = os.stat(path).st_mtime
+    except FileNotFoundError:
+        return False
+    return modified >= parse_datetime(stamp).timestamp() - MTIME_SLACK_SECONDS

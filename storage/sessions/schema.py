@@ -34,9 +34,17 @@ def shipped_schema() -> dict[str, Any]:
     return schema
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    """Built once per process: the shipped schema never changes while it runs."""
+    return jsonschema.Draft202012Validator(shipped_schema())
+
+
 def check_document(document: Any, *, source: str = "session") -> None:
     """Raise VALIDATION naming the first place `document` breaks the shipped schema."""
-    validator = jsonschema.Draft202012Validator(shipped_schema())
+    validator = _validator()
+    if validator.is_valid(document):
+        return
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         where = ".".join(str(part) for part in error.absolute_path) or "document"

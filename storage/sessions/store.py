@@ -46,9 +46,10 @@ class SessionStore:
             if old is not None and old.payloadHash == digest:
                 return False
             now = self._now()
-            for child in (self.sets, self.exercises):
-                connection.execute(sa.delete(child).where(child.c.sessionId == sid))
-            connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
+            if old is not None:  # a changed session: its rows are replaced as a whole
+                for child in (self.sets, self.exercises):
+                    connection.execute(sa.delete(child).where(child.c.sessionId == sid))
+                connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
             connection.execute(
                 sa.insert(self.sessions),
                 [

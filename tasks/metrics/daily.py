@@ -40,40 +40,51 @@ def exponential_load(loads: np.ndarray, days: float, start: float) -> np.ndarray
     return np.asarray(filtered, dtype=float)
 
 
-def daily_series(
-    athlete_id: str,
-    loads: pd.DataFrame,
-    first: pd.Timestamp,
-    last: pd.Timestamp,
-    state: DayState,
-    ctl_days: float,
-    atl_days: float,
+def daily_rows(
+    loads: pd.DataFrame, spans: pd.DataFrame, ctl_days: float, atl_days: float
 ) -> pd.DataFrame:
-    """Every day first..last (rest days load 0) from per-activity loads of that athlete."""
-    days = pd.date_range(first, last, freq="D")
-    grouped = loads.groupby("date").agg(
-        load=("load", "sum"),
-        durationSec=("durationSec", "sum"),
-        distanceM=("distanceM", "sum"),
-        activityCount=("activityId", "count"),
+    """Every day start..last of each span (rest days load 0), many athletes at once.
+    `spans`: athleteId, start, last (Timestamps), ctl, atl (the state the day before start);
+    `loads`: per-activity rows (athleteId, date, load, durationSec, distanceM)."""
+    starts = spans["start"].to_numpy(dtype="datetime64[ns]")
+    lengths = (spans["last"].to_numpy(dtype="datetime64[ns]") - starts) // np.timedelta64(1, "D")
+    lengths = np.maximum(lengths.astype(np.int64) + 1, 0)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    total = int(offsets[-1])
+    span_of = pd.Series(np.arange(len(spans)), index=spans["athleteId"].to_numpy())
+    which = loads["athleteId"].map(span_of).to_numpy(dtype=float, na_value=np.nan)
+    known = ~np.isnan(which)
+    rows = which[known].astype(np.int64)
+    day = (loads["date"].to_numpy(dtype="datetime64[ns]")[known] - starts[rows]) // np.timedelta64(
+        1, "D"
     )
-    frame = grouped.reindex(days, fill_value=0)
-    frame[["load", "durationSec", "distanceM"]] = (
-        frame[["load", "durationSec", "distanceM"]].astype(float).fillna(0.0)
-    )
-    load = frame["load"].to_numpy(dtype=float)
-    ctl = exponential_load(load, ctl_days, state.ctl)
-    atl = exponential_load(load, atl_days, state.atl)
-    previous_ctl = np.concatenate([[state.ctl], ctl])[: len(ctl)]  # empty when first > last
-    previous_atl = np.concatenate([[state.atl], atl])[: len(atl)]
+    inside = (day >= 0) & (day < lengths[rows])
+    index = (offsets[rows] + day)[inside].astype(np.int64)
+
+    def per_day(column: str) -> np.ndarray:
+        values = loads[column].to_numpy(dtype=float, na_value=np.nan)[known][inside]
+        return np.bincount(index, weights=np.nan_to_num(values), minlength=total)[:total]
+
+    load = per_day("load")
+    ctl, atl = np.zeros(total), np.zeros(total)
+    previous_ctl, previous_atl = np.zeros(total), np.zeros(total)
+    start_ctl = spans["ctl"].to_numpy(dtype=float)
+    start_atl = spans["atl"].to_numpy(dtype=float)
+    for k in np.flatnonzero(lengths > 0).tolist():
+        window = slice(int(offsets[k]), int(offsets[k + 1]))
+        ctl[window] = exponential_load(load[window], ctl_days, start_ctl[k])
+        atl[window] = exponential_load(load[window], atl_days, start_atl[k])
+        previous_ctl[window] = np.concatenate([[start_ctl[k]], ctl[window][:-1]])
+        previous_atl[window] = np.concatenate([[start_atl[k]], atl[window][:-1]])
+    within = np.arange(total) - np.repeat(offsets[:-1], lengths)
     return pd.DataFrame(
         {
-            "athleteId": athlete_id,
-            "date": days,
+            "athleteId": np.repeat(spans["athleteId"].to_numpy(dtype=object), lengths),
+            "date": np.repeat(starts, lengths) + within.astype("timedelta64[D]"),
             "load": load,
-            "durationSec": frame["durationSec"].to_numpy(),
-            "distanceM": frame["distanceM"].to_numpy(),
-            "activityCount": frame["activityCount"].to_numpy(dtype="int64"),
+            "durationSec": per_day("durationSec"),
+            "distanceM": per_day("distanceM"),
+            "activityCount": np.bincount(index, minlength=total)[:total].astype("int64"),
             "ctl": ctl,
             "atl": atl,
             "tsb": previous_ctl - previous_atl,

@@ -6,13 +6,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
 
 from storage.atomic import write_atomic
+from storage.csv.frames import as_frame
 from storage.csv.locks import acquire_lock
-from storage.csv.storage import as_frame
 from storage.stores import Stores
 from storage.tables import get_table
 
@@ -32,8 +31,11 @@ def metrics_lock(stores: Stores) -> Iterator[None]:
         yield
 
 
-def read_for(stores: Stores, table: str, athletes: Iterable[str] | None) -> pd.DataFrame:
-    frame = stores.repository(table).read_frame()
+def read_for(
+    stores: Stores, table: str, athletes: Iterable[str] | None, since: str | None = None
+) -> pd.DataFrame:
+    """The rows of these athletes (None: all); `since`: only rows dated on/after it."""
+    frame = stores.repository(table).read_frame(since=since)
     if athletes is not None:
         frame = frame[frame["athleteId"].isin(list(athletes))]
     return frame
@@ -78,10 +80,3 @@ def write_watermark(stores: Stores, stamp: str) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def changed_since(frame: pd.DataFrame, watermark: str | None) -> pd.DataFrame:
-    if watermark is None:
-        return frame
-    stamps: Any = frame["updatedAt"].fillna("")
-    return frame[stamps > watermark]

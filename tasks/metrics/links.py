@@ -13,7 +13,11 @@ from storage.stores import Stores
 from tasks.metrics.inputs import read_for, to_frame_form, write_scoped
 
 
-def link_planned(stores: Stores, loads: pd.DataFrame, scope: Mapping[str, str]) -> None:
+def link_planned(
+    stores: Stores, loads: pd.DataFrame, scope: Mapping[str, str], activities: pd.DataFrame
+) -> None:
+    """Auto links and planned_metrics from each athlete's scope date on; `loads` and
+    `activities` hold (at least) the athletes' activities from those dates."""
     athletes = list(scope)
     planned = read_for(stores, "planned_sessions", athletes)
     if planned.empty:
@@ -25,7 +29,7 @@ def link_planned(stores: Stores, loads: pd.DataFrame, scope: Mapping[str, str]) 
         if not loads.empty
         else pd.DataFrame(columns=["activityId", "athleteId", "day", "load"])
     )
-    sports = read_for(stores, "activities", athletes)[["activityId", "sport"]]
+    sports = activities[["activityId", "sport"]]
     acts = acts.merge(sports, on="activityId", how="left")
     auto = planned.merge(
         acts,

@@ -1,12 +1,15 @@
-"""Coalesced recompute requests: a burst of saves for one athlete queues one recompute, from
-the earliest changed date. The marker file is named by a hash of the athlete id (ids never
-reach a path); a marker older than twice the visibility timeout is taken as a lost job."""
+"""Coalesced recompute requests. A change marks its athlete pending from a date (the earliest
+wins); the first mark of a burst schedules one flush job that recomputes every pending athlete
+together, so a stream of saves costs a few multi-athlete recomputes instead of one each.
+Marker files are named by a hash of the athlete id (ids never reach a path); a flush that
+looks lost (older than twice the visibility timeout) is scheduled again."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -14,54 +17,86 @@ from storage.atomic import write_atomic
 from storage.csv.locks import acquire_lock
 from storage.stores import Stores
 
+FLUSH_MARKER = ".flush-scheduled"
 
-def _paths(stores: Stores, athlete: str) -> tuple[Path, Path]:
+
+def _folder(stores: Stores) -> Path:
     folder = stores.settings.data_dir / ".pending-recompute"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(athlete.encode()).hexdigest()[:32]
-    return folder / ".lock", folder / f"{name}.json"
+    return folder
 
 
-def _read(path: Path) -> tuple[date | None, float] | None:
+def _marker(folder: Path, athlete: str) -> Path:
+    return folder / f"{hashlib.sha256(athlete.encode()).hexdigest()[:32]}.json"
+
+
+def _read(path: Path) -> tuple[str, date | None, float] | None:
     try:
         data = json.loads(path.read_text())
         since = date.fromisoformat(data["since"]) if data["since"] else None
-        return since, float(data["at"])
+        return str(data["athleteId"]), since, float(data["at"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
+def _merge(path: Path, athlete: str, since: date | None) -> None:
+    """Mark `athlete` from `since`, keeping an earlier pending date (None = full recompute)."""
+    current = _read(path)
+    covered = current is not None and (
+        current[1] is None or (since is not None and current[1] <= since)
+    )
+    if covered:
+        return  # already pending from this date or earlier: nothing to write
+    stamp = current[2] if current is not None else time.time()  # when the burst began
+    payload = {"athleteId": athlete, "since": since.isoformat() if since else None, "at": stamp}
+    write_atomic(path, json.dumps(payload).encode())
+
+
 def mark_pending(stores: Stores, athlete: str, since: date | None) -> bool:
-    """Note that `athlete` needs a recompute from `since` (None = full). True when the caller
-    must queue the job: none is pending, or the pending one looks lost."""
-    lock, path = _paths(stores, athlete)
-    with acquire_lock(lock, exclusive=True, timeout=stores.settings.lock_timeout):
-        current = _read(path)
-        if current is None:
-            earliest, stamp = since, time.time()
-        else:
-            earliest = None if since is None or current[0] is None else min(since, current[0])
-            stamp = current[1]
-        lost = current is not None and time.time() - stamp > 2 * stores.settings.visibility_timeout
-        if lost:
-            stamp = time.time()
-        write_atomic(
-            path,
-            json.dumps(
-                {
-                    "since": earliest.isoformat() if earliest else None,
-                    "at": stamp,
-                    "athleteId": athlete,
-                }
-            ).encode(),
-        )
-        return current is None or lost
+    """Note that `athlete` needs a recompute from `since`. True when the caller must schedule
+    the flush job: none is scheduled, or the scheduled one looks lost."""
+    folder = _folder(stores)
+    with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
+        _merge(_marker(folder, athlete), athlete, since)
+        flush = folder / FLUSH_MARKER
+        try:
+            age = time.time() - flush.stat().st_mtime
+        except FileNotFoundError:
+            age = None
+        if age is not None and age <= 2 * stores.settings.visibility_timeout:
+            return False
+        write_atomic(flush, str(time.time()).encode())
+        return True
 
 
 def take_pending(stores: Stores, athlete: str) -> tuple[bool, date | None]:
-    """Remove the athlete's marker: (True, its date) if there was one, else (False, None)."""
-    lock, path = _paths(stores, athlete)
-    with acquire_lock(lock, exclusive=True, timeout=stores.settings.lock_timeout):
+    """Remove one athlete's marker: (True, its date) if there was one, else (False, None)."""
+    folder = _folder(stores)
+    with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
+        path = _marker(folder, athlete)
         current = _read(path)
         path.unlink(missing_ok=True)
-        return (current is not None, current[0] if current else None)
+        return (current is not None, current[1] if current else None)
+
+
+def take_all_pending(stores: Stores) -> dict[str, date | None]:
+    """Every pending athlete with its date, removing the markers and the flush mark: a change
+    from now on schedules the next flush."""
+    folder = _folder(stores)
+    with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
+        (folder / FLUSH_MARKER).unlink(missing_ok=True)
+        taken: dict[str, date | None] = {}
+        for path in sorted(folder.glob("*.json")):
+            current = _read(path)
+            path.unlink(missing_ok=True)
+            if current is not None:
+                taken[current[0]] = current[1]
+        return taken
+
+
+def restore_pending(stores: Stores, since: Mapping[str, date | None]) -> None:
+    """Put back what a failed flush took, so its retry (or the next one) recomputes it."""
+    folder = _folder(stores)
+    with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
+        for athlete, day in since.items():
+            _merge(_marker(folder, athlete), athlete, day)

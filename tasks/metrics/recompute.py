@@ -12,9 +12,8 @@ import pandas as pd
 from storage.errors import ValidationError
 from storage.repositories.frames import datetime_to_text
 from storage.stores import Stores
-from tasks.metrics.daily import DayState, daily_series
+from tasks.metrics.daily import DayState, daily_rows
 from tasks.metrics.inputs import (
-    changed_since,
     metrics_lock,
     read_for,
     read_watermark,
@@ -25,7 +24,7 @@ from tasks.metrics.inputs import (
 )
 from tasks.metrics.links import link_planned
 from tasks.metrics.load import activity_loads
-from tasks.metrics.weekly import weekly_series
+from tasks.metrics.weekly import weekly_rows
 
 Since = Mapping[str, date | None]
 
@@ -47,80 +46,96 @@ def check_athlete(athlete_id: Any) -> str:
     return athlete_id
 
 
-def _state_before(
-    stored: dict[tuple[str, str], tuple[float, float]], athlete: str, day: pd.Timestamp
-) -> DayState | None:
-    """CTL/ATL stored for the day before `day` (a dict built once: no scan per athlete)."""
-    found = stored.get((athlete, (day - pd.Timedelta(days=1)).strftime("%Y-%m-%d")))
-    if found is None or pd.isna(found[0]) or pd.isna(found[1]):
-        return None
-    return DayState(float(found[0]), float(found[1]))
-
-
-def _stored_states(
-    stored: pd.DataFrame, since: Since
-) -> dict[tuple[str, str], tuple[float, float]]:
-    """Only the rows a requested start needs: (athlete, day before start) -> (ctl, atl)."""
-    wanted = {
-        (a, (pd.Timestamp(d) - pd.Timedelta(days=1)).strftime("%Y-%m-%d"))
-        for a, d in since.items()
-        if d is not None
-    }
-    if not wanted or stored.empty:
-        return {}
-    keys = list(zip(stored["athleteId"], stored["date"], strict=True))
-    return {
-        k: (c, t) for k, c, t in zip(keys, stored["ctl"], stored["atl"], strict=True) if k in wanted
-    }
-
-
 def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
-    """Per-activity loads and daily rows for each athlete from its date (None = full)."""
+    """Per-activity loads and daily rows for each athlete from its date (None = full). Only
+    the months from the earliest resume day on are read when every athlete can resume."""
     settings = stores.settings
     with metrics_lock(stores):
         athletes = list(since)
+        resume = resume_points(stores, since)
+        floor = None
+        if all(athlete in resume for athlete in athletes) and resume:
+            floor = _iso(min(start for start, _ in resume.values()) - pd.Timedelta(days=1))
+        activities = read_for(stores, "activities", athletes, since=floor)
         loads = activity_loads(
-            read_for(stores, "activities", athletes),
-            read_for(stores, "thresholds", athletes),
-            timezones(stores, athletes),
+            activities, read_for(stores, "thresholds", athletes), timezones(stores, athletes)
         )
-        stored = _stored_states(read_for(stores, "daily_metrics", athletes), since)
-        results: dict[str, dict[str, Any]] = {}
-        scope: dict[str, str] = {}
-        daily_parts, load_parts = [], []
-        by_athlete = dict(tuple(loads.groupby("athleteId"))) if not loads.empty else {}
-        for athlete in athletes:
-            mine = by_athlete.get(athlete)
-            if mine is None or mine.empty:
-                scope[athlete], results[athlete] = "0000-00-00", {"from": None, "days": 0}
-                continue
-            first, last = mine["date"].min(), mine["date"].max()
-            start, state = first, DayState()
-            requested = since[athlete]
-            if requested is not None and pd.Timestamp(requested) > first:
-                previous = _state_before(stored, athlete, pd.Timestamp(requested))
-                if previous is not None:
-                    start, state = pd.Timestamp(requested), previous
-            part = mine[mine["date"] >= start]
-            daily_parts.append(
-                daily_series(
-                    athlete, part, start, last, state, settings.ctl_days, settings.atl_days
-                )
-            )
-            load_parts.append(part)
-            scope[athlete] = start.strftime("%Y-%m-%d")
-            results[athlete] = {
-                "from": scope[athlete],
-                "days": max(int((last - start).days) + 1, 0),
-            }
-        daily = pd.concat(daily_parts, ignore_index=True) if daily_parts else pd.DataFrame()
-        new_loads = pd.concat(load_parts, ignore_index=True) if load_parts else pd.DataFrame()
+        spans, scope, results = _spans(athletes, loads, resume)
+        daily = daily_rows(loads, spans, settings.ctl_days, settings.atl_days)
+        starts = loads["athleteId"].map(spans.set_index("athleteId")["start"])
+        new_loads = loads[loads["date"] >= starts]
         write_scoped(
             stores, "activities_metrics", _frame("activities_metrics", new_loads), scope, "date"
         )
         write_scoped(stores, "daily_metrics", _frame("daily_metrics", daily), scope, "date")
-        link_planned(stores, loads, scope)
+        link_planned(stores, loads, scope, activities)
     return results
+
+
+def _spans(
+    athletes: list[str], loads: pd.DataFrame, resume: dict[str, tuple[pd.Timestamp, DayState]]
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[str, Any]]]:
+    """Each athlete's days to compute: from its resume day (or first activity) to its last
+    activity on/after that; an athlete with neither loses all its rows (scope 0000-00-00)."""
+    first = loads.groupby("athleteId")["date"].min().to_dict() if not loads.empty else {}
+    start_of = {a: resume[a][0] if a in resume else first.get(a) for a in athletes}
+    known = pd.Series({a: s for a, s in start_of.items() if s is not None}, dtype="datetime64[ns]")
+    later = loads[loads["date"] >= loads["athleteId"].map(known)] if not loads.empty else loads
+    last_of = later.groupby("athleteId")["date"].max().to_dict() if not later.empty else {}
+    spans: list[tuple[str, pd.Timestamp, pd.Timestamp, float, float]] = []
+    scope: dict[str, str] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for athlete in athletes:
+        start = start_of[athlete]
+        if start is None:
+            scope[athlete], results[athlete] = "0000-00-00", {"from": None, "days": 0}
+            continue
+        state = resume[athlete][1] if athlete in resume else DayState()
+        last = last_of.get(athlete, start - pd.Timedelta(days=1))
+        spans.append((athlete, start, last, state.ctl, state.atl))
+        scope[athlete] = _iso(start)
+        results[athlete] = {"from": scope[athlete], "days": max(int((last - start).days) + 1, 0)}
+    frame = pd.DataFrame(spans, columns=["athleteId", "start", "last", "ctl", "atl"])
+    frame["start"] = pd.to_datetime(frame["start"]).astype("datetime64[ns]")
+    frame["last"] = pd.to_datetime(frame["last"]).astype("datetime64[ns]")
+    return frame, scope, results
+
+
+def resume_points(stores: Stores, since: Since) -> dict[str, tuple[pd.Timestamp, DayState]]:
+    """For each athlete with a date: the day after its last stored day before that date, and
+    the CTL/ATL stored for it. Days between are rest days (every activity before the date was
+    in the last recompute), so resuming there equals a full recompute. Months are read from
+    the latest back until every athlete is found or none are left."""
+    wanted = {a: _iso(pd.Timestamp(d)) for a, d in since.items() if d is not None}
+    found: dict[str, tuple[pd.Timestamp, DayState]] = {}
+    repository = stores.repository("daily_metrics")
+    floor = pd.Timestamp(min(wanted.values())) if wanted else None
+    lookback, high = RESUME_LOOKBACK_DAYS, None
+    while floor is not None and len(found) < len(wanted):
+        last = lookback >= FULL_LOOKBACK_DAYS
+        low = None if last else _iso(floor - pd.Timedelta(days=lookback))
+        stored = repository.read_frame(since=low, before=high)  # months not read yet
+        stored = stored[stored["athleteId"].isin([a for a in wanted if a not in found])]
+        before = stored[stored["date"] < stored["athleteId"].map(wanted)]
+        latest = before.sort_values("date").groupby("athleteId").tail(1)
+        for athlete, day, ctl, atl in zip(
+            latest["athleteId"], latest["date"], latest["ctl"], latest["atl"], strict=True
+        ):
+            if not (pd.isna(ctl) or pd.isna(atl)):
+                state = DayState(float(ctl), float(atl))
+                found[athlete] = (pd.Timestamp(day) + pd.Timedelta(days=1), state)
+        if last:
+            break
+        lookback, high = lookback * 4, low
+    return found
+
+
+RESUME_LOOKBACK_DAYS = 14  # most athletes trained within this; older months are read if not
+FULL_LOOKBACK_DAYS = 14 * 4**4  # past this (~10 years), read every month
+
+
+def _iso(day: pd.Timestamp) -> str:
+    return str(day.strftime("%Y-%m-%d"))
 
 
 def _frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,41 +151,37 @@ def week_start(day: date) -> date:
 
 
 def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
-    """Weekly rows for each athlete from the week holding its date (None = all weeks)."""
+    """Weekly rows for each athlete from the week holding its date (None = all weeks). When
+    every athlete has stored weeks, only daily rows from 28 days before the first week on are
+    read: the 7- and 28-day windows of later weeks never look further back."""
     with metrics_lock(stores):
         athletes = list(since)
-        daily = read_for(stores, "daily_metrics", athletes)
+        last_week = _last_stored_weeks(stores, since)
+        incremental = {a: _first_week(since[a], last_week[a]) for a in athletes if a in last_week}
+        floor = None
+        if incremental and len(incremental) == len(athletes):
+            floor = (min(incremental.values()) - timedelta(days=28)).isoformat()
+        daily = read_for(stores, "daily_metrics", athletes, since=floor)
         planned = read_for(stores, "planned_sessions", athletes)
-        stored_weeks = read_for(stores, "weekly_metrics", athletes)
-        last_week = (
-            stored_weeks.groupby("athleteId")["weekStartDate"].max().to_dict()
-            if (not stored_weeks.empty)
-            else {}
-        )
+        daily = daily.assign(date=pd.to_datetime(daily["date"]).astype("datetime64[ns]"))
+        weeks = weekly_rows(daily.sort_values(["athleteId", "date"], kind="stable"), planned)
+        earliest = weeks.groupby("athleteId")["weekStartDate"].min().to_dict()
         results: dict[str, dict[str, Any]] = {}
         scope: dict[str, str] = {}
-        parts = []
-        daily_by = dict(tuple(daily.groupby("athleteId"))) if not daily.empty else {}
-        planned_by = dict(tuple(planned.groupby("athleteId"))) if not planned.empty else {}
         for athlete in athletes:
-            mine = daily_by.get(athlete)
-            if mine is None or mine.empty:
+            if athlete not in earliest and athlete not in incremental:
                 scope[athlete], results[athlete] = "0000-00-00", {"from": None, "weeks": 0}
                 continue
-            mine = mine.assign(date=pd.to_datetime(mine["date"])).sort_values("date")
-            weeks = weekly_series(athlete, mine, planned_by.get(athlete, planned.iloc[0:0]))
-            first = _first_week(
-                since[athlete], last_week.get(athlete), weeks["weekStartDate"].min().date()
-            )
-            weeks = weeks[weeks["weekStartDate"] >= pd.Timestamp(first)]
-            parts.append(weeks)
+            first = incremental.get(athlete, date.min)
+            if athlete in earliest:
+                first = max(earliest[athlete].date(), first)
             scope[athlete] = first.isoformat()
-            results[athlete] = {"from": scope[athlete], "weeks": len(weeks)}
-        frame = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else pd.DataFrame({"weekStartDate": pd.Series([], dtype="datetime64[ns]")})
-        )
+        first_week = pd.to_datetime(weeks["athleteId"].map(scope))
+        frame = weeks[weeks["weekStartDate"] >= first_week]
+        counts = frame["athleteId"].value_counts().to_dict()
+        for athlete, since_week in scope.items():
+            if athlete not in results:
+                results[athlete] = {"from": since_week, "weeks": int(counts.get(athlete, 0))}
         write_scoped(
             stores,
             "weekly_metrics",
@@ -181,12 +192,25 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     return results
 
 
-def _first_week(requested: date | None, last_stored: str | None, earliest: date) -> date:
+def _last_stored_weeks(stores: Stores, since: Since) -> dict[str, str]:
+    """The last stored week of each athlete with a date, looked for from a week before the
+    earliest requested week on (an athlete with none there recomputes all its weeks)."""
+    wanted = [d for d in since.values() if d is not None]
+    if not wanted:
+        return {}
+    low = (week_start(min(wanted)) - timedelta(days=7)).isoformat()
+    stored = read_for(stores, "weekly_metrics", [a for a, d in since.items() if d], since=low)
+    if stored.empty:
+        return {}
+    last = stored.sort_values("weekStartDate").drop_duplicates("athleteId", keep="last")
+    return dict(zip(last["athleteId"].astype(str), last["weekStartDate"].astype(str), strict=True))
+
+
+def _first_week(requested: date | None, last_stored: str) -> date:
     """The requested week, moved back to the last stored week: that week may have been stored
     while under way (its end moves as days are added), and the weeks after it never were."""
-    if requested is None or last_stored is None:
-        return earliest
-    return max(earliest, min(week_start(requested), date.fromisoformat(last_stored)))
+    last = date.fromisoformat(last_stored)
+    return last if requested is None else min(week_start(requested), last)
 
 
 def recompute_all(stores: Stores) -> dict[str, Any]:
@@ -202,12 +226,16 @@ def nightly_rollup(stores: Stores) -> dict[str, Any]:
     """Athletes with changes since the last rollup: daily then weekly, from the earliest
     changed date of each. The watermark moves to this run's start only when it succeeds."""
     started = datetime_to_text(datetime.now().astimezone())
-    watermark = read_watermark(stores)
-    since = changed_athletes(stores, watermark)
+    result = recompute_many(stores, changed_athletes(stores, read_watermark(stores)))
+    write_watermark(stores, started)
+    return result
+
+
+def recompute_many(stores: Stores, since: Since) -> dict[str, Any]:
+    """Daily then weekly for these athletes, each from its date (None = full), together."""
     if since:
         daily = recompute_daily(stores, since)
         recompute_weekly(stores, {a: parse_since(r["from"]) for a, r in daily.items()})
-    write_watermark(stores, started)
     return {
         "athletes": len(since),
         "from": {a: (d.isoformat() if d else None) for a, d in sorted(since.items())},
@@ -229,12 +257,13 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         ("thresholds", "validFrom"),
         ("planned_sessions", "date"),
     ):
-        changed = changed_since(stores.repository(table).read_frame(), watermark)
+        changed = stores.repository(table).read_frame(changed_after=watermark)
         if changed.empty:
             continue
         days = pd.to_datetime(changed[column].str.slice(0, 10)) - pd.Timedelta(days=1)
         for athlete, day in days.groupby(changed["athleteId"].to_numpy()).min().items():
             note(str(athlete), day.date())
-    for athlete in changed_since(stores.repository("athlete").read_frame(), watermark)["athleteId"]:
+    athletes = stores.repository("athlete").read_frame(changed_after=watermark)
+    for athlete in athletes["athleteId"]:
         note(str(athlete), None)
     return since

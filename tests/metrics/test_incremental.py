@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,33 @@ def test_incremental_equals_full(before: list[dict], later: list[dict], cut: int
         inc_loads = incremental.repository("activities_metrics").read_frame()
         full_loads = scratch.repository("activities_metrics").read_frame()
         assert sorted(inc_loads["activityId"]) == sorted(full_loads["activityId"])
+
+
+@pytest.mark.parametrize("gap_days", [20, 75, 400])
+def test_incremental_after_a_long_gap_equals_full(tmp_path: Path, gap_days: int) -> None:
+    """The resume day lies months back: older months are read until a stored day is found,
+    and the rest days in between are computed as a full recompute would."""
+    first = [
+        {"day": d, "hour": 7, "sport": "run", "durationSec": 3600.0, "avgHr": 150.0}
+        | {"normalizedPowerW": None, "rpe": None}
+        for d in range(0, 12, 2)
+    ]
+    new = [{**first[0], "day": 12 + gap_days, "avgHr": 160.0}]
+    since = START + timedelta(days=12 + gap_days - 1)
+    incremental = fresh(tmp_path, "inc")
+    rows.ingest_activities(incremental, rows_of(first, "b"))
+    recompute.recompute_daily(incremental, {"p": None})
+    recompute.recompute_weekly(incremental, {"p": None})
+    rows.ingest_activities(incremental, rows_of(new, "l"))
+    daily = recompute.recompute_daily(incremental, {"p": since})
+    assert daily["p"]["from"] == (START + timedelta(days=11)).isoformat()  # day after the last
+    weekly = recompute.recompute_weekly(incremental, {"p": date.fromisoformat(daily["p"]["from"])})
+    assert weekly["p"]["weeks"] < 12 + gap_days  # not every week again
+    scratch = fresh(tmp_path, "full")
+    rows.ingest_activities(scratch, rows_of(first, "b") + rows_of(new, "l"))
+    recompute.recompute_daily(scratch, {"p": None})
+    recompute.recompute_weekly(scratch, {"p": None})
+    for table in ("daily_metrics", "weekly_metrics"):
+        pd.testing.assert_frame_equal(
+            snapshot(incremental, table), snapshot(scratch, table), check_exact=False, rtol=1e-9
+        )

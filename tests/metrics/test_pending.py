@@ -1,32 +1,49 @@
-"""A burst of changes for one athlete queues one recompute, from the earliest date."""
+"""A burst of changes schedules one flush that recomputes every pending athlete together,
+each from its earliest changed date."""
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from datetime import date
 
 from storage.stores import Stores
-from tasks.metrics.pending import mark_pending, take_pending
+from tasks.metrics.pending import (
+    FLUSH_MARKER,
+    mark_pending,
+    restore_pending,
+    take_all_pending,
+    take_pending,
+)
 
 
-def test_burst_coalesces_to_one_job_from_the_earliest_date(stores: Stores) -> None:
+def test_a_burst_schedules_one_flush_from_each_athletes_earliest_date(stores: Stores) -> None:
     assert mark_pending(stores, "../../athlete", date(2026, 3, 5)) is True
     assert mark_pending(stores, "../../athlete", date(2026, 3, 2)) is False
     assert mark_pending(stores, "../../athlete", date(2026, 3, 9)) is False
+    assert mark_pending(stores, "b", date(2026, 1, 1)) is False  # joins the scheduled flush
     markers = list((stores.settings.data_dir / ".pending-recompute").glob("*.json"))
-    assert len(markers) == 1 and ".." not in markers[0].name  # the id never names the file
-    assert take_pending(stores, "../../athlete") == (True, date(2026, 3, 2))
-    assert take_pending(stores, "../../athlete") == (False, None)
-    assert mark_pending(stores, "../../athlete", date(2026, 3, 9)) is True  # a new burst
+    assert len(markers) == 2 and all(".." not in m.name for m in markers)  # ids never name files
+    assert take_all_pending(stores) == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
+    assert take_all_pending(stores) == {}
+    assert mark_pending(stores, "b", date(2026, 3, 9)) is True  # a new burst, a new flush
 
 
-def test_full_recompute_wins_and_lost_jobs_are_requeued(stores: Stores) -> None:
+def test_a_full_recompute_wins_and_one_athlete_can_be_taken_alone(stores: Stores) -> None:
     assert mark_pending(stores, "a", date(2026, 3, 5))
     assert not mark_pending(stores, "a", None)
+    assert not mark_pending(stores, "a", date(2026, 1, 1))
     assert take_pending(stores, "a") == (True, None)
+    assert take_pending(stores, "a") == (False, None)
+
+
+def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(stores: Stores) -> None:
     assert mark_pending(stores, "b", date(2026, 3, 5))
-    marker = next((stores.settings.data_dir / ".pending-recompute").glob("*.json"))
-    data = json.loads(marker.read_text())
-    marker.write_text(json.dumps({**data, "at": time.time() - 3 * 330}))
+    flush = stores.settings.data_dir / ".pending-recompute" / FLUSH_MARKER
+    old = time.time() - 3 * stores.settings.visibility_timeout
+    os.utime(flush, (old, old))
     assert mark_pending(stores, "b", date(2026, 3, 6)) is True  # the old job looks lost
+    taken = take_all_pending(stores)
+    restore_pending(stores, taken)  # the flush failed: its athletes are pending again
+    mark_pending(stores, "c", date(2026, 4, 1))
+    assert take_all_pending(stores) == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}

@@ -59,6 +59,22 @@ def test_ingest_then_recompute_daily_and_weekly(pipeline: Pipeline) -> None:
     )
 
 
+def test_changes_are_followed_by_one_recompute_of_every_pending_athlete(
+    pipeline: Pipeline,
+) -> None:
+    athletes = [f"ath-follow-{n}" for n in range(3)]
+    sent = [
+        pipeline.client.send("ingest_activities", [activity(n, athlete=a, day=f"2026-06-0{n}")])
+        for n, a in enumerate(athletes, start=1)
+    ]
+    for result in sent:
+        result.get(timeout=TIMEOUT)
+    daily = pipeline.stores.repository("daily_metrics")
+    assert wait_for(lambda: all(len(daily.read_frame({"athleteId": a})) for a in athletes), 30)
+    pending = pipeline.settings.data_dir / ".pending-recompute"
+    assert wait_for(lambda: not list(pending.glob("*.json")) and not list(pending.glob(".flush*")))
+
+
 def test_upsert_rows_and_nightly_rollup(pipeline: Pipeline) -> None:
     result = pipeline.client.run(
         "upsert_rows",

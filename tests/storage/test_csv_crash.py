@@ -10,21 +10,34 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from storage.csv.storage import CsvStorage
 from storage.tables import get_table
 
 KILLS = 30
 
 
-def test_sigkill_mid_write_keeps_file_valid_and_acknowledged_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("table_name", "key"), [("goals", "goalId"), ("activities", "activityId")])
+def test_sigkill_mid_write_keeps_file_valid_and_acknowledged_rows(
+    tmp_path: Path, table_name: str, key: str
+) -> None:
+    """goals: whole-file rewrites; activities: appends to a month and month rewrites."""
     location, progress = tmp_path / "csv", tmp_path / "acknowledged.txt"
     storage = CsvStorage(location)
-    table = get_table("goals")
+    table = get_table(table_name)
     root = Path(__file__).resolve().parents[2]
     rng = random.Random(7)
     for kill in range(KILLS):
         child = subprocess.Popen(
-            [sys.executable, "-m", "tests.storage.workers_proc", str(location), str(progress)],
+            [
+                sys.executable,
+                "-m",
+                "tests.storage.workers_proc",
+                str(location),
+                str(progress),
+                table_name,
+            ],
             cwd=root,
         )
         before = progress.stat().st_size if progress.exists() else 0
@@ -38,8 +51,9 @@ def test_sigkill_mid_write_keeps_file_valid_and_acknowledged_rows(tmp_path: Path
         child.wait()
         frame = storage.read(table)  # raises CorruptFile if the file were half written
         acknowledged = set(progress.read_text().split())
-        missing = acknowledged - set(frame["goalId"])
+        missing = acknowledged - set(frame[key])
+        assert not frame[key].duplicated().any(), f"kill {kill}: a row stored twice"
         assert not missing, f"kill {kill}: acknowledged rows lost: {sorted(missing)[:3]}"
     assert len(acknowledged) > KILLS
-    leftovers = [p.name for p in location.iterdir() if p.suffix == ".tmp"]
+    leftovers = [p.name for p in location.rglob("*") if p.suffix == ".tmp"]
     assert len(leftovers) <= KILLS  # killed writers may leave temp files, never a broken CSV

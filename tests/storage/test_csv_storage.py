@@ -92,7 +92,7 @@ def test_every_type_round_trips_exactly(tmp_path: Path, rows: list[dict]) -> Non
 
 
 def test_missing_and_empty_file_read_as_empty_table(tmp_path: Path) -> None:
-    storage, table = CsvStorage(tmp_path / "new" / "nested"), get_table("activities")
+    storage, table = CsvStorage(tmp_path / "new" / "nested"), get_table("goals")
     assert list(storage.read(table).columns) == table.headers
     storage.path(table).write_text("")
     assert storage.read(table).empty
@@ -153,10 +153,13 @@ def test_tokens_file_is_private(tmp_path: Path) -> None:
 
 def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     storage, table = CsvStorage(tmp_path), get_table("daily_metrics")
-    storage.path(table).write_text("athleteId,date,activityCount\na,2026-01-01,many\n")
+    storage.part_path(table, "2026-01").parent.mkdir(parents=True)
+    storage.part_path(table, "2026-01").write_text(
+        "athleteId,date,activityCount\na,2026-01-01,many\n"
+    )
     with pytest.raises(CorruptFile) as caught:
         storage.read(table)
-    assert "daily_metrics.csv" in str(caught.value)
+    assert "daily_metrics/2026-01.csv" in str(caught.value)
 
 
 def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("TRAINLOG_NIGHTLY_ROLLUP_HOUR", "25"),
         ("TRAINLOG_TABLE_BACKENDS", "activities=excel"),
         ("TRAINLOG_TASK_TIME_LIMIT", "900"),
+        ("TRAINLOG_RECOMPUTE_DELAY", "-2"),
+        ("TRAINLOG_RECOMPUTE_DELAY", "300"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:

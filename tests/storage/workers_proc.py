@@ -33,17 +33,30 @@ def increment_counter(backend: str, location: str, times: int) -> None:
     repo.shutdown()
 
 
-def upsert_forever(location: str, progress_path: str) -> None:
-    """Upsert rows one by one, appending each acknowledged id to `progress_path` after return."""
-    repo = open_repository("csv", location, "goals")
+def upsert_forever(location: str, progress_path: str, table: str = "goals") -> None:
+    """Upsert rows one by one, appending each acknowledged id to `progress_path` after return.
+    On activities a new key is appended to its month, so kills land mid-append too."""
+    repo = open_repository("csv", location, table)
     with open(progress_path, "a", buffering=1) as progress:
         i = 0
         while True:
-            goal_id = f"{time.time_ns()}-{i}"
-            repo.upsert({"goalId": goal_id, "athleteId": "a", "title": "x" * (1 + i % 50)})
-            progress.write(goal_id + "\n")
+            row_id = f"{time.time_ns()}-{i}"
+            if table == "activities":
+                repo.upsert(
+                    {
+                        "activityId": row_id,
+                        "athleteId": "a",
+                        "startTime": f"2026-0{1 + i % 3}-0{1 + i % 9}T07:00:00Z",
+                        "sport": "run",
+                        "durationSec": float(60 + i % 50),
+                        "name": "x" * (1 + i % 50),
+                    }
+                )
+            else:
+                repo.upsert({"goalId": row_id, "athleteId": "a", "title": "x" * (1 + i % 50)})
+            progress.write(row_id + "\n")
             i += 1
 
 
 if __name__ == "__main__":
-    upsert_forever(sys.argv[1], sys.argv[2])
+    upsert_forever(*sys.argv[1:])
