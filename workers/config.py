@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ ROUTES = {
 }
 EMBEDDED_POLL_SECONDS = 0.1  # filesystem broker: ~100 ms latency; each poll lists the folder
 REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages to restore
+REDIS_IDLE_POLL_SECONDS = 0.05  # an idle worker's wait between two pops (see workers.brokers.redis)
+# kombu's Redis transport with an atomic pop: a SIGKILLed worker cannot lose a taken message
+REDIS_TRANSPORT = "workers.brokers.redis:Transport"
 
 
 def embedded_folders(settings: Settings) -> dict[str, Path]:
@@ -62,6 +66,7 @@ def transport_options(settings: Settings, broker: str) -> dict[str, Any]:
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": REDIS_RESTORE_SWEEP_SECONDS,
             "unacked_restore_throttle": 1,
+            "idle_poll_interval": REDIS_IDLE_POLL_SECONDS,
         }
     return {}
 
@@ -99,6 +104,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
         "worker_hijack_root_logger": False,
     }
+    if broker.startswith(("redis://", "rediss://")):
+        config["broker_transport"] = REDIS_TRANSPORT
+    if broker.startswith("rediss://"):
+        # kombu only infers TLS from the scheme of its own transport, and then without
+        # certificate checks; ours is named explicitly, so TLS is set here, verified
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     if broker.startswith(("redis://", "rediss://")) and backend == broker:
         config["result_backend_transport_options"] = {"retry_policy": {"timeout": 5.0}}
     return config

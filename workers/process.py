@@ -26,6 +26,7 @@ class WorkerProcess:
         name: str = "trainlog",
         log_path: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        app_module: str = "workers.app",
     ) -> None:
         self.settings = settings
         self.log_path = log_path or settings.home / f"worker-{name}.log"
@@ -34,7 +35,7 @@ class WorkerProcess:
             "-m",
             "celery",
             "-A",
-            "workers.app",
+            app_module,
             "worker",
             "--loglevel",
             "INFO",

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import pickle
+import random
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from storage.sessions.schema import shipped_schema
 from storage.stores import Stores
 from tests.factories import session_payload
 from tests.pipeline.conftest import make_settings
+from tests.pipeline.ledger import unaccounted_jobs
 from tests.services import port_open
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
@@ -93,6 +95,41 @@ def test_whole_worker_sigkilled_loses_nothing_and_persists_once(redis_home) -> N
     for path in files:
         jsonschema.validate(json.loads(path.read_text()), shipped_schema())
     client.close()
+
+
+def test_worker_killed_at_random_moments_loses_no_job(tmp_path: Path, redis_url: str) -> None:
+    """Kombu's stock transport loses a job in about one kill in ten (bench/redelivery.py)."""
+    import redis
+
+    settings = make_settings(
+        tmp_path / "home",
+        redis_url,
+        task_time_limit=2,
+        task_soft_time_limit=1,
+        visibility_timeout=4,
+    )
+    store = redis.Redis.from_url(redis_url)
+    client = TrainlogClient(settings)
+    rng = random.Random(11)
+    sent: list = []
+    for round_ in range(4):
+        batch = [client.send("ping") for _ in range(150)]
+        sent += batch
+        worker = WorkerProcess(settings, name=f"victim{round_}").start()
+        target = len(sent) - len(batch) + rng.randint(5, 140)
+        deadline = time.monotonic() + 60
+        while _finished(store, sent) < target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        worker.kill()
+        assert unaccounted_jobs(store, [result.id for result in sent]) == set()
+    with WorkerProcess(settings, name="rescuer"):
+        for result in sent:
+            assert result.get(timeout=60)["pong"] is True
+    client.close()
+
+
+def _finished(store, results: list) -> int:
+    return int(store.exists(*(f"celery-task-meta-{result.id}" for result in results)))
 
 
 def test_pickled_message_is_refused(redis_home) -> None:

@@ -1,0 +1,1 @@
+"""Broker transports trainlog installs in place of kombu's stock ones."""

@@ -1,0 +1,180 @@
+"""kombu's Redis transport, except that taking a message and recording it as unacked is atomic.
+
+Stock kombu takes a message with BRPOP and records it in the ``unacked`` hash only once the
+reply has been read and parsed, which can wait while the worker's event loop is busy. A
+worker SIGKILLed in that gap loses the message for good (bench/redelivery.py measures how
+often). Here one Lua script pops the message and records it, so every taken message is either
+still queued or in ``unacked``, where kombu's visibility-timeout sweep restores it.
+
+Lua cannot block, so an empty pop is followed by a short server-side wait (a BLPOP on a key
+nothing writes) before the next try: an idle worker asks Redis `1 / idle_poll_interval`
+times a second, and a job sent to an idle worker waits up to `idle_poll_interval` longer.
+"""
+
+from __future__ import annotations
+
+from queue import Empty
+from time import monotonic, time
+from typing import Any
+
+from kombu.log import get_logger
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+
+logger = get_logger(__name__)
+
+# KEYS: the queue lists to try in order, then unacked_index, unacked, undeliverable.
+# ARGV: the time to index the message by, then one flag per queue key: "1" = record as unacked.
+# Returns {queue key, message, status} or false when every list is empty.
+POP_AND_RECORD = """
+local count = #KEYS - 3
+for i = 1, count do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    if ARGV[i + 1] ~= '1' then
+      return {KEYS[i], item, 'taken'}
+    end
+    local ok, message = pcall(cjson.decode, item)
+    local props = ok and type(message) == 'table' and message['properties']
+    local info = type(props) == 'table' and props['delivery_info']
+    local tag = type(props) == 'table' and props['delivery_tag']
+    if type(info) ~= 'table' or type(tag) ~= 'string' then
+      redis.call('LPUSH', KEYS[count + 3], item)
+      return {KEYS[i], item, 'undeliverable'}
+    end
+    local exchange = cjson.encode(info['exchange'] or '')
+    local routing_key = cjson.encode(info['routing_key'] or '')
+    local entry = '[' .. item .. ',' .. exchange .. ',' .. routing_key .. ']'
+    redis.call('ZADD', KEYS[count + 1], ARGV[1], tag)
+    redis.call('HSET', KEYS[count + 2], tag, entry)
+    return {KEYS[i], item, 'recorded'}
+  end
+end
+return false
+"""
+
+
+class QoS(kombu_redis.QoS):
+    """Skips the second write of a message the pop script already recorded as unacked."""
+
+    channel: Channel
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if self.channel.take_recorded(delivery_tag):
+            virtual.QoS.append(self, message, delivery_tag)
+        else:
+            super().append(message, delivery_tag)
+
+
+class Channel(kombu_redis.Channel):
+    """Takes messages with POP_AND_RECORD instead of BRPOP; everything else is kombu's."""
+
+    QoS = QoS
+    idle_poll_interval = 0.05
+    idle_wait_key = "trainlog.idle-wait"  # never written: waiting on it is a server-side sleep
+    undeliverable_key = "trainlog.undeliverable"  # messages that are not kombu JSON envelopes
+    from_transport_options = (  # type: ignore[assignment]
+        *kombu_redis.Channel.from_transport_options,
+        "idle_poll_interval",
+        "undeliverable_key",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._recorded: set[str] = set()
+        self._no_ack_queues: set[str] = set()
+        self._pending: str | None = None
+        self._idle = False
+        super().__init__(*args, **kwargs)
+
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
+        # a no_ack consumer (e.g. a control reply) never acks: recording its messages as
+        # unacked would have them restored, and delivered again, after the visibility timeout
+        if no_ack:
+            self._no_ack_queues.add(queue)
+        else:
+            self._no_ack_queues.discard(queue)
+        return super().basic_consume(queue, no_ack, *args, **kwargs)
+
+    def take_recorded(self, delivery_tag: str) -> bool:
+        if delivery_tag in self._recorded:
+            self._recorded.discard(delivery_tag)
+            return True
+        return False
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        if not self.ack_emulation:
+            return super()._brpop_start(timeout)
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return None
+        connection = self.client.connection
+        self._in_poll = connection
+        self._brpop_sent_at = monotonic()  # type: ignore[assignment]
+        if self._idle:
+            self._pending = "wait"
+            connection.send_command("BLPOP", self._key(self.idle_wait_key), self.idle_poll_interval)
+            return None
+        pairs = [
+            (self._q_for_pri(queue, pri), "0" if queue in self._no_ack_queues else "1")
+            for pri in self.priority_steps
+            for queue in queues
+        ]
+        keys = [key for key, _ in pairs]
+        keys += [self.unacked_index_key, self.unacked_key, self.undeliverable_key]
+        self._pending = "pop"
+        connection.send_command(
+            "EVAL",
+            POP_AND_RECORD,
+            len(keys),
+            *(self._key(key) for key in keys),
+            repr(time()),
+            *(flag for _, flag in pairs),
+        )
+        return None
+
+    def _brpop_read(self, **options: Any) -> bool:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return bool(super()._brpop_read(**options))
+        try:
+            try:
+                reply = self.client.parse_response(
+                    self.client.connection, "EVAL" if pending == "pop" else "BLPOP", **options
+                )
+            except self.connection_errors:
+                self.client.connection.disconnect()  # the next start reconnects
+                raise
+            self._idle = pending == "pop" and not reply
+            if pending != "pop" or not reply:
+                raise Empty()
+            return self._deliver_popped(*(bytes_to_str(part) for part in reply))
+        finally:
+            self._in_poll = None  # type: ignore[assignment]
+            self._flush_brpop_reauth()
+
+    def _deliver_popped(self, key: str, item: str, status: str) -> bool:
+        queue = key[len(self.global_keyprefix or "") :].rsplit(self.sep, 1)[0]
+        self._queue_cycle.rotate(queue)
+        if status == "undeliverable":
+            logger.error(
+                "A message on queue %r is not a kombu JSON envelope; moved to the Redis list %r",
+                queue,
+                self.undeliverable_key,
+            )
+            raise Empty()
+        payload = loads(item)
+        if status == "recorded":
+            self._recorded.add(payload["properties"]["delivery_tag"])
+        self.connection._deliver(payload, queue)
+        return True
+
+    def _key(self, key: str) -> str:
+        return f"{self.global_keyprefix or ''}{key}"
+
+
+class Transport(kombu_redis.Transport):
+    """The Redis transport with Channel above; selected by `broker_transport` in the config."""
+
+    Channel = Channel
