@@ -32,17 +32,37 @@ def _rows_argument(rows: Any, name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def recompute_dates(table: str, changed: pd.DataFrame) -> dict[str, str]:
-    """{athleteId: ISO date} from which metrics must be recomputed after `changed` rows."""
-    if table not in METRIC_INPUTS or changed.empty:
+def recompute_dates(
+    table: str, changed: pd.DataFrame, replaced: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """{athleteId: ISO date} from which metrics must be recomputed after `changed` rows. The
+    rows they `replaced` count too: an activity moved to a later day (or to another athlete)
+    leaves its old day to recompute."""
+    if table not in METRIC_INPUTS:
         return {}
     athlete_column, date_column = METRIC_INPUTS[table]
+    columns = [athlete_column] if date_column is None else [athlete_column, date_column]
+    rows = pd.concat(
+        [frame[columns] for frame in (changed, replaced) if frame is not None and not frame.empty]
+        or [pd.DataFrame(columns=columns)]
+    )
+    rows = rows[rows[athlete_column].notna()]
+    if rows.empty:
+        return {}
     if date_column is None:
-        return {str(a): date.min.isoformat() for a in changed[athlete_column].unique()}
-    days = pd.to_datetime(changed[date_column].str.slice(0, 10), format="%Y-%m-%d")
+        return {str(a): date.min.isoformat() for a in rows[athlete_column].unique()}
+    # text, date or datetime cells (CSV or SQL backends) all start with the ISO day
+    days = pd.to_datetime(
+        rows[date_column].astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+    )
+    athletes = rows[athlete_column].astype(str).to_numpy()
     # a day early: the athlete's local calendar may put an activity on the previous UTC day
-    earliest = (days - pd.Timedelta(days=1)).groupby(changed[athlete_column].to_numpy()).min()
-    return {str(athlete): day.date().isoformat() for athlete, day in earliest.items()}
+    earliest = (days - pd.Timedelta(days=1)).groupby(athletes).min()
+    undated = set(athletes[days.isna().to_numpy()])  # no day known: recompute everything
+    return {
+        athlete: date.min.isoformat() if athlete in undated else day.date().isoformat()
+        for athlete, day in earliest.items()
+    }
 
 
 def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
@@ -56,11 +76,11 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     frame = pd.DataFrame(rows)
     if definition.name in USER_EDITABLE_REFERENCE:
         frame["source"] = "user"  # kept by seed updates; `trainlog seeds reset` restores
-    changed = stores.repository(definition.name).upsert_frame(frame)
+    changed, replaced = stores.repository(definition.name).upsert_frame_changes(frame)
     return {
         "table": definition.name,
         "upserted": len(rows),
-        "recomputeFrom": recompute_dates(definition.name, changed),
+        "recomputeFrom": recompute_dates(definition.name, changed, replaced),
     }
 
 

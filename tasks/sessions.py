@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,8 +13,10 @@ from storage.errors import NotFound, PersistenceError, ValidationError
 from storage.sessions.exports import (
     contained,
     export_name,
+    export_owner,
     fill_muscle_groups,
     read_export,
+    remove_export,
     write_export,
 )
 from storage.sessions.model import TrainingSession, parse_session
@@ -28,8 +30,7 @@ class SavedSession:
     session_id: str
     json_path: str
     activity_id: str
-    athlete_id: str
-    recompute_from: date
+    recompute_from: dict[str, date]  # athlete -> first day whose metrics the save changed
     changed: bool
 
     def result(self) -> dict[str, Any]:
@@ -68,17 +69,21 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
     path = contained(folder, folder / export_name(session))
-    changed = stores.sessions.save(session, str(path))
+    outcome = stores.sessions.save(session, str(path))
     write_export(folder, session)  # raises a transient error: the task retries the export
+    if outcome.previous_json_path and outcome.previous_json_path != str(path):
+        # the date changed and so did the file name: the old file would read as a second copy
+        remove_export(Path(outcome.previous_json_path), session.session_id)
     activity = session_activity(session)
     stores.repository("activities").upsert(activity)
+    since = {session.userId: session.date.date() - timedelta(days=1)}
+    if outcome.previous_athlete is not None and outcome.previous_date is not None:
+        # a UTC time: its local day is at most one day earlier, and we start a day before that
+        before = outcome.previous_date.date() - timedelta(days=2)
+        old = outcome.previous_athlete
+        since[old] = min(since.get(old, before), before)
     return SavedSession(
-        session.session_id,
-        str(path),
-        activity["activityId"],
-        session.userId,
-        session.date.date() - timedelta(days=1),
-        changed,
+        session.session_id, str(path), activity["activityId"], since, outcome.changed
     )
 
 
@@ -146,11 +151,14 @@ def import_sessions(
 
 def reconcile_exports(stores: Stores) -> dict[str, Any]:
     """Repair divergence: missing or stale files are rewritten from SQL; files with no SQL row
-    are imported (the JSON files are authoritative for recovery)."""
+    are imported (the JSON files are authoritative for recovery); a second file of a session
+    (left under its old name when its date changed) is imported if newer than the SQL row,
+    else removed."""
     folder = stores.settings.export_dir
     folder.mkdir(parents=True, exist_ok=True)
     repaired: list[dict[str, str]] = []
     known: set[str] = set()
+    updated: dict[str, datetime] = {}
     checked = 0
     for stored in stores.sessions.iterate():
         checked += 1
@@ -158,6 +166,7 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
         assert session is not None
         path = folder / export_name(session)
         known.add(path.name)
+        updated[stored.session_id] = stored.updated_at
         action = _file_state(path, stored.payload_hash)
         if action:
             write_export(folder, session)
@@ -166,12 +175,23 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
         if path.name in known:
             continue
         checked += 1
+        owner = export_owner(path)
+        if owner in updated and _modified_at(path) <= updated[owner]:
+            remove_export(path, owner)
+            repaired.append({"sessionId": owner, "action": f"removed older copy {path.name}"})
+            continue
         try:
             saved = store_session(stores, read_export(path))
             repaired.append({"sessionId": saved.session_id, "action": "imported"})
-        except ValidationError as error:
+        except PersistenceError as error:
+            if error.transient:
+                raise
             repaired.append({"sessionId": path.name, "action": f"skipped: {error.message}"})
     return {"checked": checked, "repaired": repaired}
+
+
+def _modified_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def _file_state(path: Path, expected_hash: str) -> str | None:

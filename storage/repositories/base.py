@@ -190,10 +190,16 @@ class Repository(ABC):
         return self._upsert(list(rows), deadline)[1]
 
     def upsert_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Bulk path: validate and upsert a frame of rows; returns the changed rows as rows'
-        frame. Backends with a faster whole-table path override this."""
+        """Bulk path: validate and upsert a frame of rows; returns the changed rows."""
+        return self.upsert_frame_changes(frame)[0]
+
+    def upsert_frame_changes(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Bulk upsert returning (changed rows, the stored rows they replaced): a job needs
+        both when a change moves a row (an activity to another day). Backends with a faster
+        whole-table path override this."""
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        return pd.DataFrame(self.upsert_changes(records))
+        _, changed, replaced = self._upsert(records, None)
+        return pd.DataFrame(changed), pd.DataFrame(replaced)
 
     def read_frame(
         self,
@@ -237,13 +243,14 @@ class Repository(ABC):
     # -- shared logic ----------------------------------------------------------------------------
     def _upsert(
         self, rows: builtins.list[Mapping[str, Any]], deadline: float | None
-    ) -> tuple[builtins.list[Row], builtins.list[Row]]:
+    ) -> tuple[builtins.list[Row], builtins.list[Row], builtins.list[Row]]:
+        """(every row as stored, the changed ones, the stored rows those replaced)."""
         clean = [(validate_row(self.table, row), row.get("version")) for row in rows]
         keys = [key_of(self.table, row) for row, _ in clean]
         results: builtins.list[Row] = []
         with self.transaction(deadline) as unit:
             existing = unit.fetch(list(dict.fromkeys(keys)))
-            before = set(existing)
+            replaced = dict(existing)
             changed: dict[Key, Row] = {}
             for (row, expected), key in zip(clean, keys, strict=True):
                 old = existing.get(key)
@@ -253,8 +260,8 @@ class Repository(ABC):
                     existing[key] = changed[key] = stored
                 results.append(stored)
             if changed:
-                unit.put(list(changed.values()), before & set(changed))
-        return results, list(changed.values())
+                unit.put(list(changed.values()), set(replaced) & set(changed))
+        return results, list(changed.values()), [replaced[k] for k in changed if k in replaced]
 
     def _data_columns(self) -> builtins.list[str]:
         return [column.name for column in self.table.columns]

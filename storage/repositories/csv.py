@@ -179,27 +179,28 @@ class CsvRepository(Repository):
             frame = frame.iloc[start[0] :] if start else frame.iloc[0:0]
         return frame_to_rows(self.table, frame.head(limit))
 
-    def upsert_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def upsert_frame_changes(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Validate and upsert a whole frame in one locked cycle, O(n + k); returns the rows
-        that changed (frame form: dates and JSON as text)."""
+        that changed and the stored rows they replaced (frame form: dates and JSON as text)."""
         new = validate_frame(self.table, frame)
         new = new[~key_index(new, self.table.key).duplicated(keep="last")]
         now = datetime_to_text(self.clock())
-        changed = new.iloc[0:0]
+        changed = replaced = new.iloc[0:0]
         dirty: set[str] = set()
         new_parts = pd.Series(part_ids(self.table, new), index=new.index, dtype=object)
 
         def change(existing: pd.DataFrame) -> pd.DataFrame:
-            nonlocal changed, dirty
+            nonlocal changed, replaced, dirty
             changed = stamp_frame(self.table, existing, new, now)
-            dirty = self._parts_holding(existing, changed, new_parts[changed.index])
+            replaced = self._rows_of(existing, changed)
+            dirty = set(new_parts[changed.index]) | set(part_ids(self.table, replaced))
             if changed.empty:
                 return existing
             return merge_rows(self.table, existing, changed, self.table.key)
 
         touched = set(new_parts) | self.csv.locate(self.table, new)
         self.csv.modify(self.table, change, touched, dirty=lambda: dirty)
-        return changed
+        return changed, replaced
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
         new = as_frame(self.table, frame)
@@ -226,18 +227,18 @@ class CsvRepository(Repository):
         self.csv.modify(self.table, change, parts, dirty=lambda: dirty)
         return changed
 
-    def _parts_holding(
-        self, existing: pd.DataFrame, changed: pd.DataFrame, parts: Any = None
-    ) -> set[str]:
-        """The parts a write of `changed` rows alters: theirs (`parts`, when known) and those
-        of their old rows."""
+    def _parts_holding(self, existing: pd.DataFrame, changed: pd.DataFrame) -> set[str]:
+        """The parts a write of `changed` rows alters: theirs and those of their old rows."""
         if changed.empty:
             return set()
-        mine = set(part_ids(self.table, changed) if parts is None else parts)
-        if existing.empty:
-            return mine
-        old = existing[key_index(existing, self.table.key).isin(key_index(changed, self.table.key))]
-        return mine | set(part_ids(self.table, old))
+        old = self._rows_of(existing, changed)
+        return set(part_ids(self.table, changed)) | set(part_ids(self.table, old))
+
+    def _rows_of(self, existing: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `existing` with the keys of `rows`."""
+        if existing.empty or rows.empty:
+            return existing.iloc[0:0]
+        return existing[key_index(existing, self.table.key).isin(key_index(rows, self.table.key))]
 
     def _scope_parts(
         self, new: pd.DataFrame, scope: Mapping[str, str], date_column: str

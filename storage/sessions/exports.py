@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from storage.atomic import write_atomic
-from storage.errors import Conflict, CorruptFile, ValidationError
+from storage.errors import Conflict, CorruptFile, Unavailable, ValidationError
 from storage.sessions.model import TrainingSession, parse_session
 from storage.sessions.schema import check_document
 
@@ -45,7 +45,7 @@ def write_export(folder: Path, session: TrainingSession) -> Path:
     document = session.document()
     check_document(document)
     path = contained(folder, folder / export_name(session))
-    owner = _owner_of(path)
+    owner = export_owner(path)
     if owner is not None and owner != session.session_id:
         raise Conflict(
             f"{path.name} already holds session {owner}; session {session.session_id} has the "
@@ -58,7 +58,21 @@ def write_export(folder: Path, session: TrainingSession) -> Path:
     return path
 
 
-def _owner_of(path: Path) -> str | None:
+def remove_export(path: Path, session_id: str) -> bool:
+    """Delete `path` if it holds session `session_id` (a file left under a session's old name
+    after its date changed); another session's file is never touched."""
+    if export_owner(path) != session_id:
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise Unavailable(f"cannot remove {path}: {error.strerror}", path=str(path)) from None
+    return True
+
+
+def export_owner(path: Path) -> str | None:
     """The `_id` stored in an existing export file (None: no file, or unreadable)."""
     try:
         owner = json.loads(path.read_bytes()).get("_id")

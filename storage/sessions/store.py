@@ -17,11 +17,23 @@ LOCK_KEY = "trainlog:training_sessions"
 
 
 @dataclass(frozen=True)
+class SaveOutcome:
+    """Whether the rows changed, and whose and when the session was before a change (a
+    re-saved session may move day or athlete: both old and new days need new metrics)."""
+
+    changed: bool
+    previous_athlete: str | None = None
+    previous_date: datetime | None = None
+    previous_json_path: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredSession:
     session_id: str
     payload_hash: str
     json_path: str | None
     version: int
+    updated_at: datetime  # UTC
 
 
 class SessionStore:
@@ -31,8 +43,8 @@ class SessionStore:
         self.exercises = sql_table("session_exercises")
         self.sets = sql_table("session_sets")
 
-    def save(self, session: TrainingSession, json_path: str) -> bool:
-        """Write the session's rows; returns False when the same content was already stored."""
+    def save(self, session: TrainingSession, json_path: str) -> SaveOutcome:
+        """Write the session's rows; unchanged when the same content was already stored."""
         digest = session.content_hash()
         sid = session.session_id
         with self.database.transaction(
@@ -40,11 +52,16 @@ class SessionStore:
         ) as connection:
             old = connection.execute(
                 sa.select(
-                    self.sessions.c.payloadHash, self.sessions.c.version, self.sessions.c.createdAt
+                    self.sessions.c.payloadHash,
+                    self.sessions.c.version,
+                    self.sessions.c.createdAt,
+                    self.sessions.c.userId,
+                    self.sessions.c.date,
+                    self.sessions.c.jsonPath,
                 ).where(self.sessions.c.sessionId == sid)
             ).first()
             if old is not None and old.payloadHash == digest:
-                return False
+                return SaveOutcome(False)
             now = self._now()
             if old is not None:  # a changed session: its rows are replaced as a whole
                 for child in (self.sets, self.exercises):
@@ -68,7 +85,9 @@ class SessionStore:
                 connection.execute(sa.insert(self.exercises), exercise_rows)
             if set_rows:
                 connection.execute(sa.insert(self.sets), set_rows)
-            return True
+            if old is None:
+                return SaveOutcome(True)
+            return SaveOutcome(True, old.userId, old.date, old.jsonPath)
 
     def get(self, session_id: str) -> StoredSession | None:
         with self.database.transaction(table="training_sessions") as connection:
@@ -204,4 +223,8 @@ class SessionStore:
 
 
 def _stored(row: Any) -> StoredSession:
-    return StoredSession(row["sessionId"], row["payloadHash"], row["jsonPath"], row["version"])
+    updated = row["updatedAt"]
+    updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)  # SQLite: naive UTC
+    return StoredSession(
+        row["sessionId"], row["payloadHash"], row["jsonPath"], row["version"], updated
+    )

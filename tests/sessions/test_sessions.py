@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,47 @@ def test_session_counts_as_strength_activity(stores: Stores) -> None:
     assert row["sport"] == "strength" and row["durationSec"] == 3600
     assert row["rpe"] == pytest.approx((8 + 9 + 7) / 3)
     assert row["volumeKg"] == 100 * 5 + 100 * 4 + 80 * 8
+
+
+def test_session_moved_to_another_day_keeps_one_file_and_stays_moved(stores: Stores) -> None:
+    first = sessions.save_session(stores, session_payload(4))  # 2026-03-05, local -07:00
+    moved = sessions.save_session(stores, session_payload(4, date="2026-03-20T18:00:00-07:00"))
+    assert moved.json_path != first.json_path and not Path(first.json_path).exists()
+    assert moved.recompute_from == {"athlete-1": date(2026, 3, 4)}  # the old day counts too
+    for _ in range(2):  # the hourly repair must not bring the old day back
+        assert sessions.reconcile_exports(stores)["repaired"] == []
+    assert stores.sessions.load(first.session_id).date.day == 20
+    activity = stores.repository("activities").get(moved.activity_id)
+    assert str(activity["startTime"]).startswith("2026-03-2")
+
+
+def test_reconcile_removes_an_older_copy_left_by_a_crash(stores: Stores) -> None:
+    first = sessions.save_session(stores, session_payload(5))
+    leftover = Path(first.json_path).read_bytes()
+    os.utime(first.json_path, (1_000_000_000, 1_000_000_000))
+    moved = sessions.save_session(stores, session_payload(5, date="2026-03-21T18:00:00-07:00"))
+    Path(first.json_path).write_bytes(leftover)  # as if the worker died before removing it
+    os.utime(first.json_path, (1_000_000_000, 1_000_000_000))
+    result = sessions.reconcile_exports(stores)
+    assert result["repaired"] == [
+        {
+            "sessionId": moved.session_id,
+            "action": f"removed older copy {Path(first.json_path).name}",
+        }
+    ]
+    assert not Path(first.json_path).exists() and Path(moved.json_path).exists()
+    assert stores.sessions.load(moved.session_id).date.day == 21
+
+
+def test_reconcile_imports_a_copy_newer_than_the_sql_row(stores: Stores) -> None:
+    """SQL restored from an older backup: the newer file under the new name wins."""
+    first = sessions.save_session(stores, session_payload(6))
+    older = Path(first.json_path).read_bytes()
+    moved = sessions.save_session(stores, session_payload(6, date="2026-03-22T18:00:00-07:00"))
+    newer = Path(moved.json_path).read_bytes()
+    sessions.save_session(stores, json.loads(older))  # the SQL row goes back to the old day
+    Path(moved.json_path).write_bytes(newer)
+    result = sessions.reconcile_exports(stores)
+    assert result["repaired"] == [{"sessionId": moved.session_id, "action": "imported"}]
+    assert stores.sessions.load(moved.session_id).date.day == 22
+    assert not Path(first.json_path).exists()
