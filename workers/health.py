@@ -8,8 +8,9 @@ from typing import Any
 from storage.errors import PersistenceError
 from storage.settings import Settings
 from storage.sql.database import Database
+from workers.brokers.redis import Channel
 from workers.config import broker_and_backend
-from workers.queues import queue_depth
+from workers.queues import queue_depth, undeliverable_count
 
 
 def _broker(settings: Settings) -> dict[str, Any]:
@@ -23,10 +24,11 @@ def _broker(settings: Settings) -> dict[str, Any]:
             broker, transport_options=transport_options(settings, broker), connect_timeout=3
         ) as connection:
             connection.ensure_connection(max_retries=1)
-        return {
-            "ok": True,
-            "detail": f"{broker.split('@')[-1]} reachable, {queue_depth(settings)} queued",
-        }
+        detail = f"{broker.split('@')[-1]} reachable, {queue_depth(settings)} queued"
+        aside = undeliverable_count(settings)
+        if aside:
+            detail += f", {aside} malformed message(s) set aside in {Channel.undeliverable_key}"
+        return {"ok": True, "detail": detail}
     except Exception as error:
         return {"ok": False, "detail": f"{broker.split('@')[-1]}: {error}"}
 

@@ -23,3 +23,19 @@ def queue_depth(settings: Settings) -> int:
         finally:
             client.close()
     return -1
+
+
+def undeliverable_count(settings: Settings) -> int:
+    """Messages the Redis transport set aside because they were not kombu envelopes."""
+    broker, _ = broker_and_backend(settings)
+    if not broker.startswith(("redis://", "rediss://")):
+        return 0
+    import redis
+
+    from workers.brokers.redis import Channel
+
+    client = redis.Redis.from_url(broker, socket_timeout=5)
+    try:
+        return int(client.llen(Channel.undeliverable_key))
+    finally:
+        client.close()

@@ -8,12 +8,15 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 
+from storage.settings import Settings
 from workers.config import REDIS_TRANSPORT
+from workers.health import check_all
 
 QUEUE = Queue("jobs", Exchange("jobs", type="direct"), routing_key="jobs")
 
@@ -91,7 +94,9 @@ def test_no_ack_consumer_leaves_nothing_to_restore(url: str) -> None:
     assert redis.Redis.from_url(url).hlen("unacked") == 0
 
 
-def test_malformed_message_is_set_aside_and_the_next_one_delivered(url: str) -> None:
+def test_malformed_message_is_set_aside_and_the_next_one_delivered(
+    url: str, tmp_path: Path
+) -> None:
     with connect(url) as connection:
         Consumer(connection, [QUEUE]).declare()
     store = redis.Redis.from_url(url)
@@ -102,6 +107,8 @@ def test_malformed_message_is_set_aside_and_the_next_one_delivered(url: str) -> 
         assert message.payload == {"n": 4}
         message.ack()
     assert store.lrange("trainlog.undeliverable", 0, -1) == [b"not a kombu envelope"]
+    broker = check_all(Settings.for_home(tmp_path).with_(broker_url=url))["broker"]
+    assert broker["ok"] and "1 malformed message(s) set aside" in broker["detail"]
 
 
 def test_idle_consumer_takes_a_late_message_promptly(url: str) -> None:
