@@ -51,12 +51,14 @@ def latency_ms(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> 
     return statistics.median(samples)
 
 
-def measure(label: str, settings: Settings, jobs: int, rounds: int) -> None:
+def measure(
+    label: str, settings: Settings, jobs: int, rounds: int, app_module: str = "workers.app"
+) -> None:
     Stores(settings).initialize()
     client = TrainlogClient(settings)
     noop: list[tuple[float, float]] = []
     save: list[tuple[float, float]] = []
-    with WorkerProcess(settings, name=f"bench-{label}", concurrency=2):
+    with WorkerProcess(settings, name=f"bench-{label}", concurrency=2, app_module=app_module):
         client.run("ping", timeout=60)  # warm up
         for _ in range(rounds):
             noop.append(run_batch(client, "ping", [[] for _ in range(jobs)]))
@@ -91,6 +93,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stock-kombu",
+        action="store_true",
+        help="run the Redis part on kombu's own transport (bench/stock_kombu_app.py)",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--skip-embedded", action="store_true")
     args = parser.parse_args()
@@ -99,7 +106,11 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis).flushdb()
     measure(
-        "redis", Settings.for_home(root / "redis", broker_url=args.redis), args.jobs, args.rounds
+        "redis (kombu stock)" if args.stock_kombu else "redis",
+        Settings.for_home(root / "redis", broker_url=args.redis),
+        args.jobs,
+        args.rounds,
+        "bench.stock_kombu_app" if args.stock_kombu else "workers.app",
     )
     if not args.skip_embedded:
         measure(

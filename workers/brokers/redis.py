@@ -6,9 +6,12 @@ worker SIGKILLed in that gap loses the message for good (bench/redelivery.py mea
 often). Here one Lua script pops the message and records it, so every taken message is either
 still queued or in ``unacked``, where kombu's visibility-timeout sweep restores it.
 
-Lua cannot block, so an empty pop is followed by a short server-side wait (a BLPOP on a key
-nothing writes) before the next try: an idle worker asks Redis `1 / idle_poll_interval`
-times a second, and a job sent to an idle worker waits up to `idle_poll_interval` longer.
+Lua cannot block, so an empty pop is followed by a pause before the next try, doubling from
+2 ms up to `idle_poll_interval`: a job sent just after the last one is taken within a few ms,
+an idle worker asks Redis `1 / idle_poll_interval` times a second, and a job sent to a worker
+idle for long waits up to `idle_poll_interval` longer. In a worker the pause is a timer of its event
+loop; without one (a plain `drain_events`) it is a BLPOP on a key nothing writes, which Redis
+ends only on its 100 ms clock tick (`hz 10`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
 logger = get_logger(__name__)
+FIRST_PAUSE = 0.002  # seconds after the first empty pop; doubles up to idle_poll_interval
 
 # KEYS: the queue lists to try in order, then unacked_index, unacked, undeliverable.
 # ARGV: the time to index the message by, then one flag per queue key: "1" = record as unacked.
@@ -86,6 +90,8 @@ class Channel(kombu_redis.Channel):
         self._no_ack_queues: set[str] = set()
         self._pending: str | None = None
         self._idle = False
+        self._idle_until: float | None = None
+        self._empty_pops = 0
         super().__init__(*args, **kwargs)
 
     def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
@@ -108,6 +114,8 @@ class Channel(kombu_redis.Channel):
             return super()._brpop_start(timeout)
         queues = self._queue_cycle.consume(len(self.active_queues))
         if not queues:
+            return None
+        if self._idle and self._pausing():
             return None
         connection = self.client.connection
         self._in_poll = connection
@@ -134,6 +142,23 @@ class Channel(kombu_redis.Channel):
         )
         return None
 
+    def _pausing(self) -> bool:
+        """In an event loop: True while the pause after an empty pop lasts (a timer wakes the
+        loop when it ends); False once it is over, or without a loop (BLPOP waits instead)."""
+        hub = getattr(self.connection, "hub", None)
+        if hub is None:
+            return False
+        now = monotonic()
+        if self._idle_until is None:
+            pause = min(FIRST_PAUSE * 2 ** min(self._empty_pops, 16), self.idle_poll_interval)
+            self._idle_until = now + pause
+            hub.call_later(pause, _wake)
+        if now < self._idle_until:
+            return True
+        self._idle = False
+        self._idle_until = None
+        return False
+
     def _brpop_read(self, **options: Any) -> bool:
         pending, self._pending = self._pending, None
         if pending is None:
@@ -146,7 +171,11 @@ class Channel(kombu_redis.Channel):
             except self.connection_errors:
                 self.client.connection.disconnect()  # the next start reconnects
                 raise
-            self._idle = pending == "pop" and not reply
+            if pending == "pop":
+                self._idle = not reply
+                self._empty_pops = self._empty_pops + 1 if self._idle else 0
+            else:  # the pause is over: pop next
+                self._idle = False
             if pending != "pop" or not reply:
                 raise Empty()
             return self._deliver_popped(*(bytes_to_str(part) for part in reply))
@@ -174,7 +203,16 @@ class Channel(kombu_redis.Channel):
         return f"{self.global_keyprefix or ''}{key}"
 
 
+def _wake() -> None:
+    """A timer's callback: firing is the point, it ends the event loop's wait."""
+
+
 class Transport(kombu_redis.Transport):
     """The Redis transport with Channel above; selected by `broker_transport` in the config."""
 
     Channel = Channel
+    hub: Any = None  # the worker's event loop, once registered with one
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        self.hub = loop
+        super().register_with_event_loop(connection, loop)
