@@ -28,7 +28,7 @@ ROUTES = {
 }
 EMBEDDED_POLL_SECONDS = 0.1  # filesystem broker: ~100 ms latency; each poll lists the folder
 REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages to restore
-REDIS_IDLE_POLL_SECONDS = 0.05  # an idle worker's wait between two pops (see workers.brokers.redis)
+REDIS_IDLE_POLL_SECONDS = 0.05  # longest pause of an idle worker between two pops
 # kombu's Redis transport with an atomic pop: a SIGKILLed worker cannot lose a taken message
 REDIS_TRANSPORT = "workers.brokers.redis:Transport"
 
