@@ -1,7 +1,7 @@
 """CSV upsert benchmark (SPEC 10): ratios against raw pandas measured in the same run.
 (a) and (b) use one file, as SPEC 10 states them (the activities columns without the monthly
-partitions); (a2)/(b2) show the same on the partitioned activities table; (c) ingests through
-the real activities repository.
+partitions); (a2)/(b2) show the same on the partitioned activities table; (b3) appends a new
+key to a month of n rows (what a save does); (c) ingests through the real activities repository.
 
 python -m bench.csv_upsert [--ingest-rows 1000000]
 """
@@ -32,6 +32,13 @@ def _single_upsert(repo: CsvRepository) -> Callable[[], object]:
         "sport": "run",
     }
     return lambda: repo.upsert({**row, "durationSec": 1000 + next(counter)})
+
+
+def _new_key_upsert(repo: CsvRepository) -> Callable[[], object]:
+    """A save of a new activity: its key is in no month, so the row is appended."""
+    counter = iter(range(1000))
+    row = {"athleteId": "ath0001", "startTime": "2024-01-15T12:00:00Z", "sport": "run"}
+    return lambda: repo.upsert({**row, "activityId": f"new{next(counter)}"})
 
 
 def _files(root: Path, table: Table) -> list[Path]:
@@ -90,6 +97,13 @@ def main() -> None:
             one = timed(_single_upsert(small))
             where = "one file" if kind is one_file else "one month of the partitioned table"
             print(f"{label} single-row upsert at n={size:>7,} ({where}): {one * 1000:8.1f} ms")
+    for size in (1_000, 10_000, 100_000):  # (b3) a new key appended to a month of n rows
+        month = activities(size)
+        month["startTime"] = month["startTime"].str.replace(r"^\d{4}-\d{2}", "2024-01", regex=True)
+        repo = CsvRepository(table, CsvStorage(folder / f"b3-{size}"))
+        repo.upsert_frame(month)
+        one = timed(_new_key_upsert(CsvRepository(table, CsvStorage(folder / f"b3-{size}"))))
+        print(f"(b3) new-key upsert into one month of n={size:>7,} rows: {one * 1000:8.1f} ms")
 
     # (c) ingest through the repository vs raw pandas concat + to_csv of the same rows
     rows = activities(args.ingest_rows, athletes=1000, seed=3)

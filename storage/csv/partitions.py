@@ -4,16 +4,11 @@ days reads only recent months. A table without a partition column is one file, p
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from storage.csv.cache import file_signature
 from storage.tables import Table
 
 WHOLE = ""  # the one part of an unpartitioned table
@@ -97,74 +92,3 @@ def split_parts(table: Table, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def part_name_ok(name: str) -> bool:
     return bool(_MONTH.match(name)) or name == UNDATED
-
-
-class KeyCache:
-    """Key sets of part files, remembered by (inode, size, mtime): finding which month holds a
-    key re-reads only files that changed. Each set is also kept beside its file
-    (`.<month>.keys`, checked against the same signature), so a new process reads a short
-    list of keys instead of parsing every month."""
-
-    def __init__(self) -> None:
-        self._known: dict[Path, tuple[tuple[int, int, int], pd.Index]] = {}
-
-    def keys(self, path: Path, load: Callable[[], pd.Index]) -> pd.Index:
-        signature = file_signature(path)
-        if signature is None:
-            self._known.pop(path, None)
-            return pd.Index([], dtype=object)
-        known = self._known.get(path)
-        if known is not None and known[0] == signature:
-            return known[1]
-        keys = _read_sidecar(path, signature)
-        if keys is None:
-            keys = load()
-            _write_sidecar(path, signature, keys)
-        self._known[path] = (signature, keys)
-        return keys
-
-    def remember(self, path: Path, keys: pd.Index) -> None:
-        signature = file_signature(path)
-        if signature is None:
-            self._known.pop(path, None)
-            return
-        self._known[path] = (signature, keys)
-        _write_sidecar(path, signature, keys)
-
-
-SIDECAR_MAGIC = "trainlog-keys 1"
-
-
-def sidecar_path(path: Path) -> Path:
-    return path.parent / f".{path.stem}.keys"
-
-
-def _read_sidecar(path: Path, signature: tuple[int, int, int]) -> pd.Index | None:
-    try:
-        text = sidecar_path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    header, _, body = text.partition("\n")
-    if header != f"{SIDECAR_MAGIC} {' '.join(map(str, signature))}":
-        return None
-    return pd.Index(body.split("\n") if body else [], dtype=object)
-
-
-def _write_sidecar(path: Path, signature: tuple[int, int, int], keys: pd.Index) -> None:
-    """Best effort and unsynced: a missing or stale list only costs a re-read of the file."""
-    target = sidecar_path(path)
-    if isinstance(keys, pd.MultiIndex) or pd.api.types.infer_dtype(keys, skipna=False) not in (
-        "string",
-        "empty",
-    ):
-        return
-    body = "\n".join(keys.tolist())  # a list joins at C speed; an Index yields one by one
-    if body.count("\n") != max(len(keys) - 1, 0):  # a key holding a newline: no list
-        return
-    temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(f"{SIDECAR_MAGIC} {' '.join(map(str, signature))}\n{body}", "utf-8")
-        os.replace(temp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temp.unlink()

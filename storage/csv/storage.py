@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storage.csv.cache import FrameCache
+from storage.csv.cache import FrameCache, file_signature
 from storage.csv.codec import (
     empty_frame,
     header_names,
@@ -22,16 +22,15 @@ from storage.csv.codec import (
 )
 from storage.csv.files import append_lines, remove_quietly, replace_file, replace_files
 from storage.csv.frames import as_frame, concat_rows, key_index, keys_index, merge_rows
+from storage.csv.keylists import KeyCache, PartKeys, sidecar_path
 from storage.csv.locks import acquire_lock
 from storage.csv.partitions import (
     WHOLE,
-    KeyCache,
     is_partitioned,
     key_decides_part,
     part_ids,
     part_name_ok,
     row_parts,
-    sidecar_path,
 )
 from storage.errors import Unavailable
 from storage.tables import Table
@@ -153,11 +152,9 @@ class CsvStorage:
                 for part in self.parts(table)
                 if any(key in self._part_keys(table, part) for key in wanted)
             }
-        return {
-            part for part in self.parts(table) if self._part_keys(table, part).isin(wanted).any()
-        }
+        return {part for part in self.parts(table) if self._part_keys(table, part).any_in(wanted)}
 
-    def _part_keys(self, table: Table, part: str) -> pd.Index:
+    def _part_keys(self, table: Table, part: str) -> PartKeys:
         path = self.part_path(table, part)
         return self.key_cache.keys(path, lambda: read_keys(path, table))
 
@@ -228,12 +225,19 @@ class CsvStorage:
             header = header_names(handle.readline())
         if set(table.headers) - set(header):
             return False
-        keys = self._part_keys(table, part)
+        if not key_decides_part(table):
+            self._part_keys(table, part)  # known before the append, so the append extends it
+        before = file_signature(path)
         text = "".join(record_line(record, header, table) + "\n" for record in records)
         append_lines(path, text)
         if not key_decides_part(table):
-            added = pd.Index([record.get(table.key[0]) for record in records], dtype=object)
-            self.key_cache.remember(path, keys.append(added) if len(table.key) == 1 else keys)
+            added = [
+                record.get(table.key[0])
+                if len(table.key) == 1
+                else tuple(record.get(name) for name in table.key)
+                for record in records
+            ]
+            self.key_cache.appended(path, before, added)
         return True
 
     def migrate_headers(self, table: Table) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storage.csv.partitions import UNDATED, part_ids, sidecar_path, split_parts
+from storage.csv.keylists import sidecar_path
+from storage.csv.partitions import UNDATED, part_ids, split_parts
 from storage.csv.storage import CsvStorage
 from storage.repositories.csv import CsvRepository
 from storage.tables import get_table
