@@ -37,7 +37,12 @@ def _single_upsert(repo: CsvRepository) -> Callable[[], object]:
 def _new_key_upsert(repo: CsvRepository) -> Callable[[], object]:
     """A save of a new activity: its key is in no month, so the row is appended."""
     counter = iter(range(1000))
-    row = {"athleteId": "ath0001", "startTime": "2024-01-15T12:00:00Z", "sport": "run"}
+    row = {
+        "athleteId": "ath0001",
+        "startTime": "2024-01-15T12:00:00Z",
+        "sport": "run",
+        "durationSec": 60.0,
+    }
     return lambda: repo.upsert({**row, "activityId": f"new{next(counter)}"})
 
 
