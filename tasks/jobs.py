@@ -51,12 +51,16 @@ def export_session_json(self: TrainlogTask, session_id: Any) -> dict[str, Any]:
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.import_sessions")
 def import_sessions(self: TrainlogTask, folder: Any) -> dict[str, Any]:
-    return sessions.import_sessions(self.stores, folder)
+    result = sessions.import_sessions(self.stores, folder)
+    _queue_recompute(self, result.pop("recomputeFrom"))
+    return result
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.reconcile_exports")
 def reconcile_exports(self: TrainlogTask) -> dict[str, Any]:
-    return sessions.reconcile_exports(self.stores)
+    result = sessions.reconcile_exports(self.stores)
+    _queue_recompute(self, result.pop("recomputeFrom"))
+    return result
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.recompute_daily_metrics")

@@ -87,6 +87,17 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
     )
 
 
+def note_recompute(pending: dict[str, date], saved: SavedSession) -> None:
+    """Fold a changed session's recompute dates into `pending` (earliest date per athlete)."""
+    if saved.changed:
+        for athlete, since in saved.recompute_from.items():
+            pending[athlete] = min(pending.get(athlete, since), since)
+
+
+def recompute_dates(pending: dict[str, date]) -> dict[str, str]:
+    return {athlete: since.isoformat() for athlete, since in pending.items()}
+
+
 def save_session(stores: Stores, payload: Any) -> SavedSession:
     return store_session(
         stores, parse_session(payload, max_bytes=stores.settings.max_payload_bytes)
@@ -130,35 +141,44 @@ def allowed_import_folder(stores: Stores, folder: Any) -> Path:
 def import_sessions(
     stores: Stores, folder: Any, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Every *.json file of the folder into SQL (and the export folder); errors per file."""
+    """Every *.json file of the folder into SQL (and the export folder); errors per file.
+    `recomputeFrom` names the athletes whose metrics the imported sessions changed."""
     root = allowed_import_folder(stores, folder)
     imported = unchanged = 0
     errors: list[dict[str, str]] = []
+    pending: dict[str, date] = {}
     for path in sorted(root.glob("*.json")):
         try:
             saved = store_session(
                 stores, read_export(path, max_bytes=stores.settings.max_payload_bytes)
             )
             imported, unchanged = imported + saved.changed, unchanged + (not saved.changed)
+            note_recompute(pending, saved)
         except PersistenceError as error:
             if error.transient:
                 raise
             errors.append({"file": path.name, "error": str(error)})
         if progress:
             progress(1)
-    return {"imported": imported, "unchanged": unchanged, "errors": errors}
+    return {
+        "imported": imported,
+        "unchanged": unchanged,
+        "errors": errors,
+        "recomputeFrom": recompute_dates(pending),
+    }
 
 
 def reconcile_exports(stores: Stores) -> dict[str, Any]:
     """Repair divergence: missing or stale files are rewritten from SQL; files with no SQL row
     are imported (the JSON files are authoritative for recovery); a second file of a session
     (left under its old name when its date changed) is imported if newer than the SQL row,
-    else removed."""
+    else removed. `recomputeFrom` names the athletes whose metrics imported files changed."""
     folder = stores.settings.export_dir
     folder.mkdir(parents=True, exist_ok=True)
     repaired: list[dict[str, str]] = []
     known: set[str] = set()
     updated: dict[str, datetime] = {}
+    pending: dict[str, date] = {}
     checked = 0
     for stored in stores.sessions.iterate():
         checked += 1
@@ -182,12 +202,13 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
             continue
         try:
             saved = store_session(stores, read_export(path))
+            note_recompute(pending, saved)
             repaired.append({"sessionId": saved.session_id, "action": "imported"})
         except PersistenceError as error:
             if error.transient:
                 raise
             repaired.append({"sessionId": path.name, "action": f"skipped: {error.message}"})
-    return {"checked": checked, "repaired": repaired}
+    return {"checked": checked, "repaired": repaired, "recomputeFrom": recompute_dates(pending)}
 
 
 def _modified_at(path: Path) -> datetime:

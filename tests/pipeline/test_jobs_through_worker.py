@@ -96,7 +96,7 @@ def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
     assert exported["path"] == saved["jsonPath"]
     folder = pipeline.settings.import_dir / f"batch-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True)
-    fresh = session_payload(3, _id=str(uuid.uuid4()))
+    fresh = session_payload(3, _id=str(uuid.uuid4()), userId=f"ath-import-{uuid.uuid4().hex[:6]}")
     (folder / "fresh.json").write_text(
         json.dumps({**fresh, "dataModelVersion": 1, "dataModelType": "training_session_log"})
     )
@@ -105,7 +105,10 @@ def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
     imported = pipeline.client.run("import_sessions", folder.name, timeout=TIMEOUT)
     assert imported["imported"] == 1 and imported["unchanged"] == 1
     assert [e["file"] for e in imported["errors"]] == ["broken.json"]
+    assert "recomputeFrom" not in imported  # the job queued the recompute itself
     assert pipeline.stores.sessions.get(fresh["_id"]) is not None
+    daily = pipeline.stores.repository("daily_metrics")
+    assert wait_for(lambda: len(daily.read_frame({"athleteId": fresh["userId"]})), 30)
     open(saved["jsonPath"], "w").close()
     reconciled = pipeline.client.run("reconcile_exports", timeout=TIMEOUT)
     assert {"sessionId": payload["_id"], "action": "rewritten"} in reconciled["repaired"]

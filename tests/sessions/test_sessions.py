@@ -112,6 +112,24 @@ def test_reconcile_imports_orphan_files(stores: Stores, settings: Settings) -> N
     assert other.sessions.load(saved.session_id).document() == json.loads(document)
 
 
+def test_imports_name_the_athletes_whose_metrics_they_changed(
+    stores: Stores, settings: Settings
+) -> None:
+    folder = settings.import_dir / "batch"
+    folder.mkdir(parents=True)
+    payload = session_payload(5, userId="ath-import")  # 2026-03-06 at 18:00 -07:00
+    stamp = {"dataModelVersion": 1, "dataModelType": "training_session_log"}
+    (folder / "one.json").write_text(json.dumps({**payload, **stamp}))
+    assert sessions.import_sessions(stores, "batch")["recomputeFrom"] == {
+        "ath-import": "2026-03-05"
+    }
+    assert sessions.import_sessions(stores, "batch")["recomputeFrom"] == {}  # nothing changed
+    other = Stores(settings.with_(database_url=f"sqlite:///{settings.home / 'other.sqlite'}"))
+    other.initialize()
+    assert sessions.reconcile_exports(other)["recomputeFrom"] == {"ath-import": "2026-03-05"}
+    assert sessions.reconcile_exports(other)["recomputeFrom"] == {}
+
+
 def test_import_folder_must_stay_inside_import_dir(stores: Stores, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()

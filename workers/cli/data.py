@@ -16,7 +16,12 @@ from workers.cli.base import emit, handled, main, settings_from
 @click.pass_context
 @handled
 def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
-    """Import every session JSON file of FOLDER (inside TRAINLOG_IMPORT_DIR) into SQL."""
+    """Import every session JSON file of FOLDER (inside TRAINLOG_IMPORT_DIR) into SQL.
+
+    Run here, without a worker, it queues no recompute: `recomputeFrom` lists the athletes
+    whose metrics changed; the nightly rollup catches them up, or now with
+    `trainlog enqueue recompute_daily_metrics ATHLETE SINCE`. (The `import_sessions` job,
+    run by a worker, queues that recompute itself.)"""
     stores = Stores(settings_from(ctx))
     stores.initialize()
     root = sessions.allowed_import_folder(stores, folder)
@@ -34,7 +39,8 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
 @click.pass_context
 @handled
 def export(ctx: click.Context, session_ids: tuple[str, ...], as_json: bool) -> None:
-    """(Re)write session JSON files: the given ids, or repair every divergence."""
+    """(Re)write session JSON files: the given ids, or repair every divergence (sessions it
+    imports are listed under `recomputeFrom`, as for import-sessions)."""
     stores = Stores(settings_from(ctx))
     stores.initialize()
     if session_ids:
