@@ -23,27 +23,18 @@ from storage.repositories.csv import CsvRepository
 from storage.tables import Table, get_table
 
 
-def _single_upsert(repo: CsvRepository) -> Callable[[], object]:
+def _single_upsert(repo: CsvRepository, *, new_keys: bool = False) -> Callable[[], object]:
+    """One-row upserts: the same key updated again, or (`new_keys`) a new activity per call,
+    whose key is in no month, so the row is appended (what a save does)."""
     counter = iter(range(1000))
-    row = {
-        "activityId": "a1",
-        "athleteId": "ath0001",
-        "startTime": "2024-01-01T00:00:00Z",
-        "sport": "run",
-    }
-    return lambda: repo.upsert({**row, "durationSec": 1000 + next(counter)})
-
-
-def _new_key_upsert(repo: CsvRepository) -> Callable[[], object]:
-    """A save of a new activity: its key is in no month, so the row is appended."""
-    counter = iter(range(1000))
-    row = {
-        "athleteId": "ath0001",
-        "startTime": "2024-01-15T12:00:00Z",
-        "sport": "run",
-        "durationSec": 60.0,
-    }
-    return lambda: repo.upsert({**row, "activityId": f"new{next(counter)}"})
+    row = {"athleteId": "ath0001", "sport": "run", "durationSec": 1000.0}
+    if new_keys:
+        start = "2024-01-15T12:00:00Z"
+        return lambda: repo.upsert({**row, "activityId": f"new{next(counter)}", "startTime": start})
+    start = "2024-01-01T00:00:00Z"
+    return lambda: repo.upsert(
+        {**row, "activityId": "a1", "startTime": start, "durationSec": 1000 + next(counter)}
+    )
 
 
 def _files(root: Path, table: Table) -> list[Path]:
@@ -107,7 +98,9 @@ def main() -> None:
         month["startTime"] = month["startTime"].str.replace(r"^\d{4}-\d{2}", "2024-01", regex=True)
         repo = CsvRepository(table, CsvStorage(folder / f"b3-{size}"))
         repo.upsert_frame(month)
-        one = timed(_new_key_upsert(CsvRepository(table, CsvStorage(folder / f"b3-{size}"))))
+        one = timed(
+            _single_upsert(CsvRepository(table, CsvStorage(folder / f"b3-{size}")), new_keys=True)
+        )
         print(f"(b3) new-key upsert into one month of n={size:>7,} rows: {one * 1000:8.1f} ms")
 
     # (c) ingest through the repository vs raw pandas concat + to_csv of the same rows

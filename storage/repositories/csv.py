@@ -49,13 +49,12 @@ class CsvUnit(Unit):
         if not keys:
             return {}
         wanted = self._key_frame(keys)
+        wanted_keys = key_index(wanted, self.table.key)
         rows: list[Row] = []
         for part in self._load(self._parts_of(wanted)):
             frame = self.loaded[part]
             if not frame.empty:
-                hits = frame[
-                    key_index(frame, self.table.key).isin(key_index(wanted, self.table.key))
-                ]
+                hits = frame[key_index(frame, self.table.key).isin(wanted_keys)]
                 rows.extend(frame_to_rows(self.table, hits))
         return {tuple(row[n] for n in self.table.key): row for row in rows}
 
@@ -78,9 +77,10 @@ class CsvUnit(Unit):
     def remove(self, keys: Sequence[Key]) -> int:
         if not keys:
             return 0
-        wanted = key_index(self._key_frame(keys), self.table.key)
+        key_frame = self._key_frame(keys)
+        wanted = key_index(key_frame, self.table.key)
         removed = 0
-        for part in self._load(self._parts_of(self._key_frame(keys))):
+        for part in self._load(self._parts_of(key_frame)):
             frame = self.loaded[part]
             hit = key_index(frame, self.table.key).isin(wanted) if not frame.empty else None
             if hit is not None and hit.any():
