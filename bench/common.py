@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: timing, medians, data generation, peak RSS."""
+"""Helpers shared by the benchmarks: timing, medians, data generation, CPU use, peak RSS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import psutil
 
 SPORTS = np.array(["run", "ride", "swim", "walk", "row"])
 
@@ -57,3 +58,29 @@ def peak_rss_mb() -> float:
 
 def ratio_line(name: str, value: float, target: str) -> str:
     return f"{name:<60} {value:8.3f}   (target {target})"
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by a worker process tree, a broker server process and
+    this process, so a bench can show where each job's CPU goes on a shared machine."""
+
+    def __init__(self, worker_pid: int, server_name: str | None = None) -> None:
+        self.worker = psutil.Process(worker_pid)
+        servers = [
+            process
+            for process in psutil.process_iter(["name"])
+            if server_name and server_name in (process.info["name"] or "")
+        ]
+        self.server = servers[0] if servers else None
+
+    def read(self) -> dict[str, float]:
+        def used(process: psutil.Process) -> float:
+            times = process.cpu_times()
+            return times.user + times.system
+
+        return {
+            "worker main": used(self.worker),
+            "pool children": sum(used(child) for child in self.worker.children(recursive=True)),
+            "broker": used(self.server) if self.server else 0.0,
+            "producer": used(psutil.Process()),
+        }

@@ -4,7 +4,10 @@ configuration, enqueue rate and median latency, on Redis and on the embedded bro
     python -m bench.pipeline [--jobs 500] [--rounds 3] [--redis redis://127.0.0.1:6379/13]
 
 The two jobs run in alternating batches (no-op, save, no-op, save, ...) and the medians are
-compared, so a burst of load from another tenant of the machine hits both sides alike.
+compared, so a burst of load from another tenant of the machine hits both sides alike. The CPU
+each job costs the worker's main process, its pool children, the broker server and this
+producer is printed too: on a machine whose cores are all busy, the ratio of those totals is
+what bounds the throughput ratio.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import ratio_line
+from bench.common import CpuMeter, ratio_line
 from storage.settings import Settings
 from storage.stores import Stores
 from tests.factories import session_payload
@@ -31,15 +34,24 @@ def payloads(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def run_batch(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> tuple[float, float]:
-    """(enqueue rate, end-to-end rate) in jobs per second."""
+Batch = tuple[float, float, dict[str, float]]  # enqueue rate, end-to-end rate, CPU ms per job
+
+
+def run_batch(
+    client: TrainlogClient, meter: CpuMeter, job: str, args_list: list[list[Any]]
+) -> Batch:
+    """Rates in jobs per second, and the CPU milliseconds each job cost each process group."""
+    cpu_before = meter.read()
     started = time.perf_counter()
     results = [client.send(job, *args) for args in args_list]
     enqueued = time.perf_counter()
     for result in results:
         result.get(timeout=600)
     finished = time.perf_counter()
-    return len(results) / (enqueued - started), len(results) / (finished - started)
+    cpu = {
+        name: (used - cpu_before[name]) * 1000 / len(results) for name, used in meter.read().items()
+    }
+    return len(results) / (enqueued - started), len(results) / (finished - started), cpu
 
 
 def latency_ms(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> float:
@@ -56,17 +68,21 @@ def measure(
 ) -> None:
     Stores(settings).initialize()
     client = TrainlogClient(settings)
-    noop: list[tuple[float, float]] = []
-    save: list[tuple[float, float]] = []
-    with WorkerProcess(settings, name=f"bench-{label}", concurrency=2, app_module=app_module):
+    noop: list[Batch] = []
+    save: list[Batch] = []
+    worker = WorkerProcess(settings, name=f"bench-{label}", concurrency=2, app_module=app_module)
+    with worker:
+        assert worker.process is not None
+        meter = CpuMeter(worker.process.pid, "redis-server" if settings.broker_url else None)
         client.run("ping", timeout=60)  # warm up
         for _ in range(rounds):
-            noop.append(run_batch(client, "ping", [[] for _ in range(jobs)]))
-            save.append(run_batch(client, "save_session", [[p] for p in payloads(jobs)]))
+            noop.append(run_batch(client, meter, "ping", [[] for _ in range(jobs)]))
+            save.append(run_batch(client, meter, "save_session", [[p] for p in payloads(jobs)]))
         noop_latency = latency_ms(client, "ping", [[] for _ in range(30)])
         save_latency = latency_ms(client, "save_session", [[p] for p in payloads(30)])
     client.close()
-    noop_rate, save_rate = (statistics.median(rate for _, rate in runs) for runs in (noop, save))
+    noop_rate, save_rate = (statistics.median(run[1] for run in runs) for runs in (noop, save))
+    noop_cpu, save_cpu = (cpu_per_job(runs) for runs in (noop, save))
     print(
         f"[{label}] {jobs} jobs x {rounds} alternating rounds, worker -c 2, acks_late, "
         "prefetch 1, events on"
@@ -75,11 +91,14 @@ def measure(
         ("no-op", noop, noop_latency),
         ("save_session", save, save_latency),
     ):
-        rates = " ".join(f"{rate:.1f}" for _, rate in runs)
+        rates = " ".join(f"{run[1]:.1f}" for run in runs)
         print(
-            f"  {name + ':':<14}enqueue {statistics.median(e for e, _ in runs):6.0f}/s  "
+            f"  {name + ':':<14}enqueue {statistics.median(run[0] for run in runs):6.0f}/s  "
             f"end-to-end {rates} /s  median latency {latency:6.1f} ms"
         )
+    for name, cpu in (("no-op", noop_cpu), ("save_session", save_cpu)):
+        parts = "  ".join(f"{group} {ms:.2f}" for group, ms in cpu.items())
+        print(f"  {name + ':':<14}CPU ms per job: {parts}  total {sum(cpu.values()):.2f}")
     print(
         ratio_line(
             f"  [{label}] save_session / no-op end-to-end (medians)",
@@ -87,6 +106,14 @@ def measure(
             ">= 0.6",
         )
     )
+    print(
+        f"  [{label}] CPU per no-op job / CPU per save job: "
+        f"{sum(noop_cpu.values()) / sum(save_cpu.values()):.3f} (the bound when every core is busy)"
+    )
+
+
+def cpu_per_job(runs: list[Batch]) -> dict[str, float]:
+    return {name: statistics.median(run[2][name] for run in runs) for name in runs[0][2]}
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ read-modify-write under one exclusive sidecar lock per table, every file replace
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -145,14 +145,19 @@ class CsvStorage:
         """The parts on disk already holding any key of `rows` (for a key that may move)."""
         if not is_partitioned(table) or key_decides_part(table) or rows.empty:
             return set()
-        wanted = key_index(rows, table.key)
+        return self.locate_keys(table, key_index(rows, table.key))
+
+    def locate_keys(self, table: Table, wanted: pd.Index | Sequence[Hashable]) -> set[str]:
+        """The parts on disk holding any of these keys (frame form: a value, or a tuple of
+        values for a composite key), read from the months' key lists."""
         if len(wanted) <= SMALL_LOOKUP:  # a hash probe per key beats building isin's table
             return {
                 part
                 for part in self.parts(table)
                 if any(key in self._part_keys(table, part) for key in wanted)
             }
-        return {part for part in self.parts(table) if self._part_keys(table, part).any_in(wanted)}
+        index = wanted if isinstance(wanted, pd.Index) else pd.Index(list(wanted))
+        return {part for part in self.parts(table) if self._part_keys(table, part).any_in(index)}
 
     def _part_keys(self, table: Table, part: str) -> PartKeys:
         path = self.part_path(table, part)

@@ -48,10 +48,12 @@ class CsvUnit(Unit):
     def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]:
         if not keys:
             return {}
-        wanted = self._key_frame(keys)
-        wanted_keys = key_index(wanted, self.table.key)
+        parts = self._parts_holding(keys)
+        if not parts:  # the common case of a new row: no frame is built at all
+            return {}
+        wanted_keys = key_index(self._key_frame(keys), self.table.key)
         rows: list[Row] = []
-        for part in self._load(self._parts_of(wanted)):
+        for part in self._load(parts):
             frame = self.loaded[part]
             if not frame.empty:
                 hits = frame[key_index(frame, self.table.key).isin(wanted_keys)]
@@ -77,10 +79,12 @@ class CsvUnit(Unit):
     def remove(self, keys: Sequence[Key]) -> int:
         if not keys:
             return 0
-        key_frame = self._key_frame(keys)
-        wanted = key_index(key_frame, self.table.key)
+        parts = self._parts_holding(keys)
+        if not parts:
+            return 0
+        wanted = key_index(self._key_frame(keys), self.table.key)
         removed = 0
-        for part in self._load(self._parts_of(key_frame)):
+        for part in self._load(parts):
             frame = self.loaded[part]
             hit = key_index(frame, self.table.key).isin(wanted) if not frame.empty else None
             if hit is not None and hit.any():
@@ -119,12 +123,20 @@ class CsvUnit(Unit):
     def _row(self, record: dict[str, Any]) -> Row:
         return {c.name: cell_from_frame(c.type, record.get(c.name)) for c in self.table.all_columns}
 
-    def _parts_of(self, keys: pd.DataFrame) -> set[str]:
+    def _parts_holding(self, keys: Sequence[Key]) -> set[str]:
+        """The parts to read for these keys: the whole file, the keys' own months, or the
+        months whose key lists hold them."""
         if not is_partitioned(self.table):
             return {WHOLE}
         if key_decides_part(self.table):
-            return set(split_parts(self.table, keys))
-        return self.csv.locate(self.table, keys)
+            return set(split_parts(self.table, self._key_frame(keys)))
+        kinds = [self.table.column(name).type for name in self.table.key]
+        if len(kinds) == 1:
+            return self.csv.locate_keys(self.table, [cell_to_frame(kinds[0], k[0]) for k in keys])
+        return self.csv.locate_keys(
+            self.table,
+            [tuple(cell_to_frame(kind, v) for kind, v in zip(kinds, k, strict=True)) for k in keys],
+        )
 
     def _load(self, parts: set[str]) -> list[str]:
         for part in parts - set(self.loaded):

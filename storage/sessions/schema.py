@@ -34,25 +34,70 @@ def shipped_schema() -> dict[str, Any]:
     return schema
 
 
+ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
+
+
+def compiled_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An equivalent schema that jsonschema checks about three times faster: `$ref`s to
+    `$defs` inlined (the session schema has no cycles), annotations dropped, and each
+    `anyOf: [{type: T, ...}, {type: null}]` that pydantic writes for an optional field folded
+    into `type: [T, null]` (keywords of a T-only branch ignore null, so nothing changes)."""
+    definitions = schema.get("$defs", {})
+
+    def compile_node(node: Any) -> Any:
+        if isinstance(node, list):
+            return [compile_node(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        reference = node.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/") and len(node) == 1:
+            return compile_node(definitions[reference.removeprefix("#/$defs/")])
+        compiled = {
+            key: compile_node(value)
+            for key, value in node.items()
+            if key not in ANNOTATIONS and key != "$defs"
+        }
+        return _fold_optional(compiled)
+
+    return compile_node(schema)  # type: ignore[no-any-return]
+
+
+def _fold_optional(node: dict[str, Any]) -> dict[str, Any]:
+    branches = node.get("anyOf")
+    if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
+        return node
+    (other,) = [branch for branch in branches if branch != {"type": "null"}]
+    if not isinstance(other.get("type"), str) or set(other) & set(node):
+        return node
+    rest = {key: value for key, value in node.items() if key != "anyOf"}
+    return {**rest, **other, "type": [other["type"], "null"]}
+
+
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    """Built once per process: the shipped schema never changes while it runs."""
-    return jsonschema.Draft202012Validator(shipped_schema())
+def _validators() -> tuple[jsonschema.Draft202012Validator, jsonschema.Draft202012Validator]:
+    """(fast check, readable errors), built once per process: the shipped schema never
+    changes while it runs. Errors are explained against the shipped schema as written."""
+    schema = shipped_schema()
+    return (
+        jsonschema.Draft202012Validator(compiled_schema(schema)),
+        jsonschema.Draft202012Validator(schema),
+    )
 
 
 def check_document(document: Any, *, source: str = "session") -> None:
     """Raise VALIDATION naming the first place `document` breaks the shipped schema."""
-    validator = _validator()
-    if validator.is_valid(document):
+    fast, explaining = _validators()
+    if fast.is_valid(document):
         return
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path) or "document"
-        raise ValidationError(
-            f"{source}: {where}: {error.message[:300]}",
-            field=where,
-            path=source if source != "session" else None,
-        )
+    error = jsonschema.exceptions.best_match(explaining.iter_errors(document)) or (
+        jsonschema.exceptions.best_match(fast.iter_errors(document))
+    )
+    where = ".".join(str(part) for part in error.absolute_path) if error else ""
+    raise ValidationError(
+        f"{source}: {where or 'document'}: {error.message[:300] if error else 'invalid'}",
+        field=where or "document",
+        path=source if source != "session" else None,
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,17 @@ class SessionStore:
         self.sessions = sql_table("training_sessions")
         self.exercises = sql_table("session_exercises")
         self.sets = sql_table("session_sets")
+        self._previous = sa.select(
+            self.sessions.c.payloadHash,
+            self.sessions.c.version,
+            self.sessions.c.createdAt,
+            self.sessions.c.userId,
+            self.sessions.c.date,
+            self.sessions.c.jsonPath,
+        ).where(self.sessions.c.sessionId == sa.bindparam("sid"))
+        self._inserts = {
+            table.name: sa.insert(table) for table in (self.sessions, self.exercises, self.sets)
+        }
 
     def save(self, session: TrainingSession, json_path: str) -> SaveOutcome:
         """Write the session's rows; unchanged when the same content was already stored."""
@@ -50,16 +61,7 @@ class SessionStore:
         with self.database.transaction(
             write=True, lock_key=LOCK_KEY, table="training_sessions"
         ) as connection:
-            old = connection.execute(
-                sa.select(
-                    self.sessions.c.payloadHash,
-                    self.sessions.c.version,
-                    self.sessions.c.createdAt,
-                    self.sessions.c.userId,
-                    self.sessions.c.date,
-                    self.sessions.c.jsonPath,
-                ).where(self.sessions.c.sessionId == sid)
-            ).first()
+            old = connection.execute(self._previous, {"sid": sid}).first()
             if old is not None and old.payloadHash == digest:
                 return SaveOutcome(False)
             now = self._now()
@@ -68,7 +70,7 @@ class SessionStore:
                     connection.execute(sa.delete(child).where(child.c.sessionId == sid))
                 connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
             connection.execute(
-                sa.insert(self.sessions),
+                self._inserts["training_sessions"],
                 [
                     self._session_row(
                         session,
@@ -82,9 +84,9 @@ class SessionStore:
             )
             exercise_rows, set_rows = self._child_rows(session, now)
             if exercise_rows:
-                connection.execute(sa.insert(self.exercises), exercise_rows)
+                connection.execute(self._inserts["session_exercises"], exercise_rows)
             if set_rows:
-                connection.execute(sa.insert(self.sets), set_rows)
+                connection.execute(self._inserts["session_sets"], set_rows)
             if old is None:
                 return SaveOutcome(True)
             return SaveOutcome(True, old.userId, old.date, old.jsonPath)

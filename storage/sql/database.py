@@ -21,9 +21,9 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-    )
+    # no pre-ping: a file database has no server connection to lose, and the ping would
+    # cost every transaction a statement
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -43,7 +43,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def make_engine(url: str) -> Engine:
-    """Pooled, pre-pinged engine; SQLite in WAL mode with a busy timeout."""
+    """Pooled engine (PostgreSQL connections pre-pinged); SQLite in WAL mode, busy timeout."""
     try:
         parsed = make_url(url)
     except Exception:

@@ -1,0 +1,85 @@
+"""The compiled export schema accepts and refuses exactly what the shipped schema does."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+from storage.errors import ValidationError
+from storage.sessions.model import parse_session
+from storage.sessions.schema import check_document, compiled_schema, shipped_schema
+from tests.factories import session_payload
+
+BAD_VALUES: list[Any] = [None, -1, 0, 2.5, 10**7, "", "x" * 2500, True, [], {}, ["a"], {"a": 1}]
+
+
+def leaf_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaf_paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from leaf_paths(value, (*path, index))
+
+
+def with_value(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    changed = copy.deepcopy(document)
+    target = changed
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return changed
+
+
+def without(document: Any, path: tuple[Any, ...]) -> Any:
+    changed = copy.deepcopy(document)
+    target = changed
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+    return changed
+
+
+def variants(document: dict[str, Any]) -> Iterator[Any]:
+    yield document
+    for path in leaf_paths(document):
+        if not path:
+            continue
+        for value in BAD_VALUES:
+            yield with_value(document, path, value)
+        yield without(document, path)
+        if isinstance(path[-1], str):  # a property: also try an extra one beside it
+            yield with_value(document, (*path[:-1], "unexpected"), 1)
+
+
+def test_compiled_schema_has_no_references_or_optional_unions() -> None:
+    text = json.dumps(compiled_schema(shipped_schema()))
+    assert "$ref" not in text and "anyOf" not in text and "$defs" not in text
+
+
+def test_compiled_and_shipped_schema_agree_on_every_mutation() -> None:
+    document = parse_session(session_payload(3)).document()
+    shipped = jsonschema.Draft202012Validator(shipped_schema())
+    compiled = jsonschema.Draft202012Validator(compiled_schema(shipped_schema()))
+    verdicts = [
+        (shipped.is_valid(variant), compiled.is_valid(variant)) for variant in variants(document)
+    ]
+    assert all(a == b for a, b in verdicts)
+    refused = sum(1 for valid, _ in verdicts if not valid)
+    assert 100 < refused < len(verdicts)  # the mutations exercise both outcomes
+
+
+def test_check_document_names_the_nested_field() -> None:
+    document = parse_session(session_payload(1)).document()
+    broken = with_value(document, ("exercises", 0, "workingSets", 1, "rpe"), 11)
+    with pytest.raises(ValidationError) as caught:
+        check_document(broken, source="file.json")
+    assert caught.value.field == "exercises.0.workingSets.1.rpe"
+    assert "file.json" in caught.value.message
+    check_document(document)  # the untouched document passes
