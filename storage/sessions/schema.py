@@ -66,7 +66,10 @@ def _fold_optional(node: dict[str, Any]) -> dict[str, Any]:
     branches = node.get("anyOf")
     if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
         return node
-    (other,) = [branch for branch in branches if branch != {"type": "null"}]
+    others = [branch for branch in branches if branch != {"type": "null"}]
+    if len(others) != 1 or not isinstance(others[0], dict):
+        return node
+    other = others[0]
     if not isinstance(other.get("type"), str) or set(other) & set(node):
         return node
     rest = {key: value for key, value in node.items() if key != "anyOf"}
