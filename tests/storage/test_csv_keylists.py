@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from storage.csv import keylists
 from storage.csv.cache import file_signature
 from storage.csv.keylists import (
     HEADER_BYTES,
@@ -85,6 +87,40 @@ def test_a_list_rewritten_by_another_process_is_not_appended_to_blindly(tmp_path
     assert sorted(_repo(tmp_path).read_frame()["activityId"]) == ["a", "b", "c", "d"]
 
 
+def test_another_process_appends_are_read_as_a_tail_not_the_whole_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = _repo(tmp_path), _repo(tmp_path)
+    first.upsert(_activity("a", 1))
+    second.upsert(_activity("b", 2))  # second reads the list whole once
+    first.upsert(_activity("c", 3))
+
+    def whole_list_read(*_: object) -> None:
+        raise AssertionError("the whole key list was read again")
+
+    monkeypatch.setattr(keylists, "_read_list", whole_list_read)
+    for n in range(4, 12):  # the two processes take turns, as two pool children do
+        (first if n % 2 else second).upsert(_activity(f"k{n}", n))
+    for repo in (first, second):
+        found = repo.csv.locate(ACTIVITIES, pd.DataFrame({"activityId": ["b", "k10", "k11"]}))
+        assert found == {"2026-01"}
+    monkeypatch.undo()
+    month = first.csv.part_path(ACTIVITIES, "2026-01")
+    assert _listed(month) == ["a", "b", "c", *[f"k{n}" for n in range(4, 12)]]
+
+
+def test_a_list_rewritten_whole_by_another_process_is_not_read_as_a_tail(tmp_path: Path) -> None:
+    first, second = _repo(tmp_path), _repo(tmp_path)
+    first.upsert(_activity("a", 1))
+    first.upsert(_activity("b", 2))
+    second.delete("a")  # the month is rewritten without "a": a new list, a new generation
+    second.upsert(_activity("c", 3))
+    assert first.csv.locate(ACTIVITIES, pd.DataFrame({"activityId": ["a"]})) == set()
+    assert first.csv.locate(ACTIVITIES, pd.DataFrame({"activityId": ["c"]})) == {"2026-01"}
+    first.upsert(_activity("a", 4))  # new again: appended, not merged into a stale view
+    assert sorted(_repo(tmp_path).read_frame()["activityId"]) == ["a", "b", "c"]
+
+
 def test_a_month_edited_by_another_tool_invalidates_the_list(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.upsert(_activity("a", 1))
@@ -92,7 +128,7 @@ def test_a_month_edited_by_another_tool_invalidates_the_list(tmp_path: Path) -> 
     with month.open("a") as handle:
         handle.write("b,ath1,2026-01-09T10:00:00Z,run,60.0" + "," * 10 + "\n")
     assert _listed(month) is None
-    assert sidecar_path(month).read_bytes()[:HEADER_BYTES].startswith(b"trainlog-keys 2 ")
+    assert sidecar_path(month).read_bytes()[:HEADER_BYTES].startswith(b"trainlog-keys 3 ")
     repo.upsert(_activity("c", 3))  # the cache sees the changed signature and re-reads
     assert _listed(month) == ["a", "b", "c"]
 
