@@ -117,13 +117,10 @@ class CsvUnit(Unit):
             return {WHOLE}
         if key_decides_part(self.table):
             return set(split_parts(self.table, self._key_frame(keys)))
-        kinds = [self.table.column(name).type for name in self.table.key]
-        if len(kinds) == 1:
-            return self.csv.locate_keys(self.table, [cell_to_frame(kinds[0], k[0]) for k in keys])
-        return self.csv.locate_keys(
-            self.table,
-            [tuple(cell_to_frame(kind, v) for kind, v in zip(kinds, k, strict=True)) for k in keys],
-        )
+        if len(self.table.key) == 1:  # plain values: no frame for the common single key
+            kind = self.table.column(self.table.key[0]).type
+            return self.csv.locate_keys(self.table, [cell_to_frame(kind, k[0]) for k in keys])
+        return self.csv.locate(self.table, self._key_frame(keys))
 
     def _load(self, parts: set[str]) -> list[str]:
         for part in parts - set(self.loaded):

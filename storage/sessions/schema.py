@@ -35,13 +35,23 @@ def shipped_schema() -> dict[str, Any]:
 
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
+# keywords that only ever constrain instances of their own type: they let null through
+TYPE_SPECIFIC = frozenset(
+    {
+        "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minLength", "maxLength", "pattern", "format", "items", "minItems", "maxItems",
+        "uniqueItems", "properties", "required", "additionalProperties", "minProperties",
+        "maxProperties",
+    }
+)  # fmt: skip
 
 
 def compiled_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """An equivalent schema that jsonschema checks about three times faster: `$ref`s to
     `$defs` inlined (the session schema has no cycles), annotations dropped, and each
     `anyOf: [{type: T, ...}, {type: null}]` that pydantic writes for an optional field folded
-    into `type: [T, null]` (keywords of a T-only branch ignore null, so nothing changes)."""
+    into `type: [T, null]` when the branch's other keywords only constrain a T (they let null
+    through, so nothing changes)."""
     definitions = schema.get("$defs", {})
 
     def compile_node(node: Any) -> Any:
@@ -70,8 +80,12 @@ def _fold_optional(node: dict[str, Any]) -> dict[str, Any]:
     if len(others) != 1 or not isinstance(others[0], dict):
         return node
     other = others[0]
-    if not isinstance(other.get("type"), str) or set(other) & set(node):
-        return node
+    if (
+        not isinstance(other.get("type"), str)
+        or set(other) - TYPE_SPECIFIC
+        or set(other) & set(node)
+    ):
+        return node  # e.g. an enum or const would refuse null once folded
     rest = {key: value for key, value in node.items() if key != "anyOf"}
     return {**rest, **other, "type": [other["type"], "null"]}
 

@@ -83,3 +83,20 @@ def test_check_document_names_the_nested_field() -> None:
     assert caught.value.field == "exercises.0.workingSets.1.rpe"
     assert "file.json" in caught.value.message
     check_document(document)  # the untouched document passes
+
+
+def test_only_optional_branches_that_let_null_through_are_folded() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "size": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "kind": {"anyOf": [{"type": "string", "enum": ["a", "b"]}, {"type": "null"}]},
+        },
+    }
+    compiled = compiled_schema(schema)["properties"]
+    assert compiled["size"] == {"type": ["integer", "null"], "minimum": 1}
+    assert "anyOf" in compiled["kind"]  # not folded: its enum would refuse null
+    shipped = jsonschema.Draft202012Validator(schema)
+    fast = jsonschema.Draft202012Validator(compiled_schema(schema))
+    for document in ({"size": None, "kind": None}, {"size": 0}, {"kind": "c"}, {"kind": "a"}):
+        assert shipped.is_valid(document) == fast.is_valid(document)
