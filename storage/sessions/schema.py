@@ -60,7 +60,11 @@ def compiled_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(node, dict):
             return node
         reference = node.get("$ref")
-        if isinstance(reference, str) and reference.startswith("#/$defs/") and len(node) == 1:
+        if (
+            isinstance(reference, str)
+            and reference.removeprefix("#/$defs/") in definitions
+            and set(node) - ANNOTATIONS == {"$ref"}
+        ):
             return compile_node(definitions[reference.removeprefix("#/$defs/")])
         compiled = {
             key: compile_node(value)
@@ -69,7 +73,10 @@ def compiled_schema(schema: dict[str, Any]) -> dict[str, Any]:
         }
         return _fold_optional(compiled)
 
-    return compile_node(schema)  # type: ignore[no-any-return]
+    compiled: dict[str, Any] = compile_node(schema)
+    if definitions and '"$ref"' in json.dumps(compiled):  # a reference left as written
+        compiled["$defs"] = schema["$defs"]
+    return compiled
 
 
 def _fold_optional(node: dict[str, Any]) -> dict[str, Any]:

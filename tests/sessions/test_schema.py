@@ -100,3 +100,21 @@ def test_only_optional_branches_that_let_null_through_are_folded() -> None:
     fast = jsonschema.Draft202012Validator(compiled_schema(schema))
     for document in ({"size": None, "kind": None}, {"size": 0}, {"kind": "c"}, {"kind": "a"}):
         assert shipped.is_valid(document) == fast.is_valid(document)
+
+
+def test_a_reference_with_constraints_beside_it_keeps_its_definitions() -> None:
+    schema = {
+        "$defs": {"Reps": {"type": "integer", "minimum": 0}},
+        "type": "object",
+        "properties": {
+            "plain": {"$ref": "#/$defs/Reps", "description": "inlined"},
+            "capped": {"$ref": "#/$defs/Reps", "maximum": 10},
+        },
+    }
+    compiled = compiled_schema(schema)
+    assert compiled["properties"]["plain"] == {"type": "integer", "minimum": 0}
+    assert compiled["properties"]["capped"]["$ref"] == "#/$defs/Reps"
+    shipped = jsonschema.Draft202012Validator(schema)
+    fast = jsonschema.Draft202012Validator(compiled)
+    for document in ({"plain": 1, "capped": 5}, {"plain": -1}, {"capped": 11}, {"capped": -1}):
+        assert shipped.is_valid(document) == fast.is_valid(document)
