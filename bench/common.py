@@ -61,26 +61,30 @@ def ratio_line(name: str, value: float, target: str) -> str:
 
 
 class CpuMeter:
-    """CPU seconds (user + system) used by a worker process tree, a broker server process and
-    this process, so a bench can show where each job's CPU goes on a shared machine."""
+    """CPU seconds (user + system) used by a worker process tree, server processes by name
+    (Redis, PostgreSQL's backends) and this process, so a bench can show where each job's CPU
+    goes on a shared machine."""
 
-    def __init__(self, worker_pid: int, server_name: str | None = None) -> None:
+    def __init__(self, worker_pid: int, servers: dict[str, str] | None = None) -> None:
         self.worker = psutil.Process(worker_pid)
-        servers = [
-            process
-            for process in psutil.process_iter(["name"])
-            if server_name and server_name in (process.info["name"] or "")
-        ]
-        self.server = servers[0] if servers else None
+        self.servers = servers or {}  # label -> process name
 
     def read(self) -> dict[str, float]:
         def used(process: psutil.Process) -> float:
-            times = process.cpu_times()
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                return 0.0
             return times.user + times.system
 
+        named: dict[str, list[psutil.Process]] = {label: [] for label in self.servers}
+        for process in psutil.process_iter(["name"]):
+            for label, name in self.servers.items():
+                if process.info["name"] == name:
+                    named[label].append(process)
         return {
             "worker main": used(self.worker),
             "pool children": sum(used(child) for child in self.worker.children(recursive=True)),
-            "broker": used(self.server) if self.server else 0.0,
+            **{label: sum(used(process) for process in found) for label, found in named.items()},
             "producer": used(psutil.Process()),
         }

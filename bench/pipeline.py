@@ -2,6 +2,7 @@
 configuration, enqueue rate and median latency, on Redis and on the embedded broker.
 
     python -m bench.pipeline [--jobs 500] [--rounds 3] [--redis redis://127.0.0.1:6379/13]
+                             [--postgres]   # SQL on a throwaway PostgreSQL database, as deployed
 
 The two jobs run in alternating batches (no-op, save, no-op, save, ...) and the medians are
 compared, so a burst of load from another tenant of the machine hits both sides alike. The CPU
@@ -13,6 +14,7 @@ what bounds the throughput ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -24,6 +26,7 @@ from bench.common import CpuMeter, ratio_line
 from storage.settings import Settings
 from storage.stores import Stores
 from tests.factories import session_payload
+from tests.services import postgres_database
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
 
@@ -73,7 +76,10 @@ def measure(
     worker = WorkerProcess(settings, name=f"bench-{label}", concurrency=2, app_module=app_module)
     with worker:
         assert worker.process is not None
-        meter = CpuMeter(worker.process.pid, "redis-server" if settings.broker_url else None)
+        servers = {"broker": "redis-server"} if settings.broker_url else {}
+        if settings.database_url.startswith("postgresql"):
+            servers["postgres"] = "postgres"
+        meter = CpuMeter(worker.process.pid, servers)
         client.run("ping", timeout=60)  # warm up
         for _ in range(rounds):
             noop.append(run_batch(client, meter, "ping", [[] for _ in range(jobs)]))
@@ -127,18 +133,25 @@ def main() -> None:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="put the Redis part's SQL on a throwaway PostgreSQL database (as in production)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    measure(
-        "redis (kombu stock)" if args.stock_kombu else "redis",
-        Settings.for_home(root / "redis", broker_url=args.redis),
-        args.jobs,
-        args.rounds,
-        "bench.stock_kombu_app" if args.stock_kombu else "workers.app",
-    )
+    label = "redis (kombu stock)" if args.stock_kombu else "redis"
+    app_module = "bench.stock_kombu_app" if args.stock_kombu else "workers.app"
+    with contextlib.ExitStack() as stack:
+        options = {"broker_url": args.redis}
+        if args.postgres:
+            options["database_url"] = stack.enter_context(postgres_database())
+            label += " + postgresql"
+        settings = Settings.for_home(root / "redis", **options)
+        measure(label, settings, args.jobs, args.rounds, app_module)
     if not args.skip_embedded:
         measure(
             "embedded", Settings.for_home(root / "embedded"), max(args.jobs // 5, 50), args.rounds
