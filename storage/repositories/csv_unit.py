@@ -3,10 +3,11 @@ changed in memory, and written back (new rows of a month appended) when the unit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from storage.csv.frames import key_index, merge_rows
@@ -33,48 +34,30 @@ class CsvUnit(Unit):
     appended: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]:
-        if not keys:
-            return {}
-        parts = self._parts_for_keys(keys)
-        if not parts:  # the common case of a new row: no frame is built at all
-            return {}
-        wanted_keys = key_index(self._key_frame(keys), self.table.key)
         rows: list[Row] = []
-        for part in self._load(parts):
-            frame = self.loaded[part]
-            if not frame.empty:
-                hits = frame[key_index(frame, self.table.key).isin(wanted_keys)]
-                rows.extend(frame_to_rows(self.table, hits))
+        for _, frame, hit in self._matches(keys):
+            rows.extend(frame_to_rows(self.table, frame[hit]))
         return {tuple(row[n] for n in self.table.key): row for row in rows}
 
     def put(self, rows: Sequence[Row], existing: set[Key]) -> None:
         if self._append(rows, existing):
             return
         new = rows_to_frame(self.table, rows)
+        new_keys = key_index(new, self.table.key)
         targets = split_parts(self.table, new)
         for part in self._load(set(targets) | self.csv.locate(self.table, new)):
             frame = self.loaded[part]
             if part in targets:
                 frame = merge_rows(self.table, frame, targets[part], self.table.key)
             elif not frame.empty:
-                frame = frame[
-                    ~key_index(frame, self.table.key).isin(key_index(new, self.table.key))
-                ]
+                frame = frame[~key_index(frame, self.table.key).isin(new_keys)]
             self.loaded[part] = frame
             self.dirty.add(part)
 
     def remove(self, keys: Sequence[Key]) -> int:
-        if not keys:
-            return 0
-        parts = self._parts_for_keys(keys)
-        if not parts:
-            return 0
-        wanted = key_index(self._key_frame(keys), self.table.key)
         removed = 0
-        for part in self._load(parts):
-            frame = self.loaded[part]
-            hit = key_index(frame, self.table.key).isin(wanted) if not frame.empty else None
-            if hit is not None and hit.any():
+        for part, frame, hit in self._matches(keys):
+            if hit.any():
                 self.loaded[part] = frame[~hit]
                 self.dirty.add(part)
                 removed += int(hit.sum())
@@ -109,6 +92,18 @@ class CsvUnit(Unit):
 
     def _row(self, record: dict[str, Any]) -> Row:
         return {c.name: cell_from_frame(c.type, record.get(c.name)) for c in self.table.all_columns}
+
+    def _matches(self, keys: Sequence[Key]) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
+        """(part, its loaded rows, which of them have one of `keys`) for each non-empty part
+        that may hold them; a key found in no key list (a new row) builds no frame at all."""
+        parts = self._parts_for_keys(keys) if keys else set()
+        if not parts:
+            return
+        wanted = key_index(self._key_frame(keys), self.table.key)
+        for part in self._load(parts):
+            frame = self.loaded[part]
+            if not frame.empty:
+                yield part, frame, key_index(frame, self.table.key).isin(wanted)
 
     def _parts_for_keys(self, keys: Sequence[Key]) -> set[str]:
         """The parts to read for these keys: the whole file, the keys' own months, or the
