@@ -26,7 +26,7 @@ def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> No
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")
 def save_session(self: TrainlogTask, session: Any) -> dict[str, Any]:
     saved = sessions.save_session(self.stores, session)
-    _queue_recompute(self, {a: day.isoformat() for a, day in saved.recompute_from.items()})
+    _queue_recompute(self, sessions.iso_dates(saved.recompute_from))
     return saved.result()
 
 

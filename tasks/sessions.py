@@ -94,7 +94,8 @@ def note_recompute(pending: dict[str, date], saved: SavedSession) -> None:
             pending[athlete] = min(pending.get(athlete, since), since)
 
 
-def recompute_dates(pending: dict[str, date]) -> dict[str, str]:
+def iso_dates(pending: dict[str, date]) -> dict[str, str]:
+    """`recomputeFrom` as jobs return it: athlete -> ISO date."""
     return {athlete: since.isoformat() for athlete, since in pending.items()}
 
 
@@ -164,7 +165,7 @@ def import_sessions(
         "imported": imported,
         "unchanged": unchanged,
         "errors": errors,
-        "recomputeFrom": recompute_dates(pending),
+        "recomputeFrom": iso_dates(pending),
     }
 
 
@@ -208,7 +209,7 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
             if error.transient:
                 raise
             repaired.append({"sessionId": path.name, "action": f"skipped: {error.message}"})
-    return {"checked": checked, "repaired": repaired, "recomputeFrom": recompute_dates(pending)}
+    return {"checked": checked, "repaired": repaired, "recomputeFrom": iso_dates(pending)}
 
 
 def _modified_at(path: Path) -> datetime:

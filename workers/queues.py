@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from storage.settings import Settings
 from workers.config import CONSUMED_QUEUES, broker_and_backend, embedded_folders
 
@@ -15,13 +17,7 @@ def queue_depth(settings: Settings) -> int:
             1 for name in names for queue in CONSUMED_QUEUES if name.endswith(f".{queue}.msg")
         )
     if broker.startswith(("redis://", "rediss://")):
-        import redis
-
-        client = redis.Redis.from_url(broker, socket_timeout=5)
-        try:
-            return sum(int(client.llen(queue)) for queue in CONSUMED_QUEUES)
-        finally:
-            client.close()
+        return _list_lengths(broker, CONSUMED_QUEUES)
     return -1
 
 
@@ -30,12 +26,16 @@ def undeliverable_count(settings: Settings) -> int:
     broker, _ = broker_and_backend(settings)
     if not broker.startswith(("redis://", "rediss://")):
         return 0
-    import redis
-
     from workers.brokers.redis import Channel
+
+    return _list_lengths(broker, [Channel.undeliverable_key])
+
+
+def _list_lengths(broker: str, keys: Sequence[str]) -> int:
+    import redis
 
     client = redis.Redis.from_url(broker, socket_timeout=5)
     try:
-        return int(client.llen(Channel.undeliverable_key))
+        return sum(int(client.llen(key)) for key in keys)
     finally:
         client.close()

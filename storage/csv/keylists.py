@@ -32,6 +32,10 @@ Listed = tuple[Signature, int, int, int]
 UNLISTED = -1  # count, length and generation of a month whose keys have no list
 
 
+def _unlisted(signature: Signature) -> Listed:
+    return (signature, UNLISTED, UNLISTED, UNLISTED)
+
+
 class PartKeys:
     """The keys of one month: a hashed index plus the keys appended since it was built."""
 
@@ -111,7 +115,7 @@ class KeyCache:
         listed = self._listed.pop(path, None)
         if listed is not None and listed[0] == before:
             if listed[1] < 0:  # keys that cannot be listed: there is no list to keep up
-                self._listed[path] = (signature, UNLISTED, UNLISTED, UNLISTED)
+                self._listed[path] = _unlisted(signature)
                 return
             grown = _append_list(path, listed, signature, added)
             if grown is not None:
@@ -209,9 +213,13 @@ def _read_tail(path: Path, signature: Signature, known: Listed) -> tuple[list[st
             tail = handle.read(listed[2] - length)
     except OSError:
         return None
-    if len(tail) != listed[2] - length or (count and tail[:1] != b"\n" and tail):
+    if len(tail) != listed[2] - length:
         return None
-    added = _split_keys(tail[1:] if count else tail)
+    if count and tail:  # keys appended after others start with their separator
+        if not tail.startswith(b"\n"):
+            return None
+        tail = tail[1:]
+    added = _split_keys(tail)
     if added is None or len(added) != listed[1] - count:
         return None
     return added, listed
@@ -229,11 +237,10 @@ def _write_list(path: Path, signature: Signature, keys: pd.Index) -> Listed:
     """Best effort and unsynced: a missing or stale list only costs a re-read of the month."""
     target = sidecar_path(path)
     body = _listable(keys)
-    unlisted = (signature, UNLISTED, UNLISTED, UNLISTED)
     if body is None:
         with contextlib.suppress(OSError):
             target.unlink()
-        return unlisted  # no list on disk: never appended to
+        return _unlisted(signature)  # no list on disk: never appended to
     data = body.encode("utf-8")
     generation = secrets.randbits(64)
     temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
@@ -243,7 +250,7 @@ def _write_list(path: Path, signature: Signature, keys: pd.Index) -> Listed:
     except OSError:
         with contextlib.suppress(OSError):
             temp.unlink()
-        return unlisted
+        return _unlisted(signature)
     return (signature, len(keys), len(data), generation)
 
 
