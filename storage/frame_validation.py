@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from storage.csv.codec import datetime_text, frame_dtype, json_text
+from storage.csv.cells import datetime_text, json_text
+from storage.csv.codec import frame_dtype
 from storage.errors import ValidationError
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from storage.atomic import replace_with
-from storage.csv.codec import csv_header, csv_lines, write_csv_text
+from storage.csv.cells import csv_header, csv_lines, write_csv_text
 from storage.errors import Unavailable
 from storage.tables import Table
 

@@ -13,13 +13,8 @@ import numpy as np
 import pandas as pd
 
 from storage.csv.cache import FrameCache, file_signature
-from storage.csv.codec import (
-    empty_frame,
-    header_names,
-    read_frame,
-    read_keys,
-    record_line,
-)
+from storage.csv.cells import record_line
+from storage.csv.codec import empty_frame, header_names, read_frame, read_keys
 from storage.csv.files import append_lines, remove_quietly, replace_file, replace_files
 from storage.csv.frames import as_frame, concat_rows, key_index, keys_index, merge_rows
 from storage.csv.keylists import KeyCache, PartKeys, sidecar_path

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from storage.csv.codec import frame_dtype, json_text
+from storage.csv.cells import json_text
+from storage.csv.codec import frame_dtype
 from storage.tables import ColumnType, Table
 from storage.values import Row, parse_datetime
 
