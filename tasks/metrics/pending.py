@@ -39,33 +39,48 @@ def _read(path: Path) -> tuple[str, date | None, float] | None:
         return None
 
 
+def _covers(current: tuple[str, date | None, float] | None, since: date | None) -> bool:
+    """Whether a marker already asks for a recompute from `since` or earlier."""
+    return current is not None and (
+        current[1] is None or (since is not None and current[1] <= since)
+    )
+
+
 def _merge(path: Path, athlete: str, since: date | None) -> None:
     """Mark `athlete` from `since`, keeping an earlier pending date (None = full recompute)."""
     current = _read(path)
-    covered = current is not None and (
-        current[1] is None or (since is not None and current[1] <= since)
-    )
-    if covered:
+    if _covers(current, since):
         return  # already pending from this date or earlier: nothing to write
     stamp = current[2] if current is not None else time.time()  # when the burst began
     payload = {"athleteId": athlete, "since": since.isoformat() if since else None, "at": stamp}
     write_atomic(path, json.dumps(payload).encode())
 
 
+def _flush_scheduled(folder: Path, stores: Stores) -> bool:
+    """A flush job is scheduled and not old enough to look lost."""
+    try:
+        age = time.time() - (folder / FLUSH_MARKER).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age <= 2 * stores.settings.visibility_timeout
+
+
 def mark_pending(stores: Stores, athlete: str, since: date | None) -> bool:
     """Note that `athlete` needs a recompute from `since`. True when the caller must schedule
-    the flush job: none is scheduled, or the scheduled one looks lost."""
+    the flush job: none is scheduled, or the scheduled one looks lost.
+
+    A mark already covered, with a live flush scheduled, returns without the lock, so a stream
+    of saves does not queue on it. That is safe because the change was committed before this
+    call: a flush that takes the marker after this read reads the data after taking it."""
     folder = _folder(stores)
+    marker = _marker(folder, athlete)
+    if _covers(_read(marker), since) and _flush_scheduled(folder, stores):
+        return False
     with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
-        _merge(_marker(folder, athlete), athlete, since)
-        flush = folder / FLUSH_MARKER
-        try:
-            age = time.time() - flush.stat().st_mtime
-        except FileNotFoundError:
-            age = None
-        if age is not None and age <= 2 * stores.settings.visibility_timeout:
+        _merge(marker, athlete, since)
+        if _flush_scheduled(folder, stores):
             return False
-        write_atomic(flush, str(time.time()).encode())
+        write_atomic(folder / FLUSH_MARKER, str(time.time()).encode())
         return True
 
 

@@ -7,6 +7,10 @@ import os
 import time
 from datetime import date
 
+import pytest
+
+from storage.csv.locks import acquire_lock
+from storage.errors import LockTimeout
 from storage.stores import Stores
 from tasks.metrics.pending import (
     FLUSH_MARKER,
@@ -47,3 +51,19 @@ def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(stores: Sto
     restore_pending(stores, taken)  # the flush failed: its athletes are pending again
     mark_pending(stores, "c", date(2026, 4, 1))
     assert take_all_pending(stores) == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
+
+
+def test_a_covered_mark_does_not_wait_for_the_lock(stores: Stores) -> None:
+    """Saves into an athlete already pending (flush scheduled) skip the pending lock; a mark
+    that changes something still takes it."""
+    assert mark_pending(stores, "a", date(2026, 3, 5))
+    lock = stores.settings.data_dir / ".pending-recompute" / ".lock"
+    with acquire_lock(lock, exclusive=True, timeout=1):  # another process busy in the folder
+        assert mark_pending(stores, "a", date(2026, 3, 9)) is False
+        with pytest.raises(LockTimeout):
+            mark_pending(stores, "a", date(2026, 3, 1))  # earlier: the marker must change
+    flush = stores.settings.data_dir / ".pending-recompute" / FLUSH_MARKER
+    flush.unlink()  # the flush ran: the next mark schedules another, under the lock
+    with acquire_lock(lock, exclusive=True, timeout=1), pytest.raises(LockTimeout):
+        mark_pending(stores, "a", date(2026, 3, 9))
+    assert take_all_pending(stores) == {"a": date(2026, 3, 5)}
