@@ -4,6 +4,7 @@ exit code, never a traceback; doctor reports the embedded default as healthy."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (["enqueue", "frobnicate"], 1, "unknown job"),
         (["enqueue", "save_session", "@/no/such/file.json"], 1, "cannot read"),
         (["enqueue", "ping", "--kwargs", "[1]"], 1, "--kwargs"),
+        (["enqueue", "save_session", "{bad json"], 1, "argument 1 is not valid JSON"),
         (["import-sessions", "/etc"], 1, "outside the import folder"),
         (["import-sessions", "../.."], 1, "outside the import folder"),
         (["report", "nobody"], 1, "no daily metrics"),
@@ -40,6 +42,30 @@ def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) ->
     assert result.exit_code == code, result.output
     assert words in result.output
     assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_enqueue_on_a_fresh_home_queues_the_job(run, tmp_path: Path) -> None:
+    """Nothing configured, nothing created yet: the embedded broker's folders are made."""
+    result = run("enqueue", "ping", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["job"] == "ping"
+    queued = list((tmp_path / "home").rglob("*.msg"))
+    assert len(queued) == 1 and json.loads(queued[0].read_text())["headers"]["task"] == (
+        "trainlog.ping"
+    )
+
+
+def test_enqueue_to_an_unreachable_broker_says_so(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("TRAINLOG_BROKER_URL", f"redis://user:hunter2@127.0.0.1:{port}/0")
+    result = run("enqueue", "ping")
+    assert result.exit_code == 1, result.output
+    assert "UNAVAILABLE" in result.output and f"127.0.0.1:{port}" in result.output
+    assert "hunter2" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_bad_environment_names_the_variable(run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,14 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
+import sqlalchemy.exc
 from celery import Celery
 from celery.result import AsyncResult
 
-from storage.errors import ValidationError
+from storage.errors import Unavailable, ValidationError
 from storage.settings import Settings
-from workers.config import ROUTES, broker_and_backend, celery_config
+from workers.config import (
+    ROUTES,
+    broker_and_backend,
+    celery_config,
+    display_url,
+    embedded_folders,
+)
 
 RESULT_POLL_SECONDS = 0.05
+# what a broker or result backend that cannot be reached raises, directly or as the cause
+CONNECTION_ERRORS = (
+    OSError,
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+)
 
 JOBS = (
     "save_session",
@@ -46,6 +63,10 @@ class TrainlogClient:
 
     def __init__(self, settings: Settings) -> None:
         broker, backend = broker_and_backend(settings)
+        self.broker = broker
+        if settings.broker_is_embedded:  # the filesystem broker and SQLite results need them
+            for folder in embedded_folders(settings).values():
+                folder.mkdir(parents=True, exist_ok=True)
         self.celery = Celery(
             "trainlog-client", broker=broker, backend=backend, set_as_current=False
         )
@@ -55,7 +76,16 @@ class TrainlogClient:
     def send(self, job: str, *args: Any, **kwargs: Any) -> AsyncResult:
         name = job_name(job)
         queue = ROUTES.get(name, "default")
-        return self.celery.send_task(name, args=list(args), kwargs=kwargs, queue=queue)
+        try:
+            return self.celery.send_task(name, args=list(args), kwargs=kwargs, queue=queue)
+        except Exception as error:
+            cause = _connection_error(error)
+            if cause is None:
+                raise
+            raise Unavailable(
+                f"cannot send {name}: the broker or result backend at "
+                f"{display_url(self.broker)} cannot be reached ({cause})"
+            ) from None
 
     def run(self, job: str, *args: Any, timeout: float = 300, **kwargs: Any) -> Any:
         """Send and wait for the result (raises the job's error on failure)."""
@@ -64,3 +94,13 @@ class TrainlogClient:
 
     def close(self) -> None:
         self.celery.close()
+
+
+def _connection_error(error: BaseException) -> BaseException | None:
+    """The connection error behind `error` (Celery wraps some in a RuntimeError), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, CONNECTION_ERRORS):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

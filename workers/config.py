@@ -38,6 +38,12 @@ def embedded_folders(settings: Settings) -> dict[str, Path]:
     return {"queue": root / "queue", "processed": root / "processed", "control": root / "control"}
 
 
+def display_url(url: str) -> str:
+    """A broker or backend URL without its credentials, for messages and logs."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
+
+
 def broker_and_backend(settings: Settings) -> tuple[str, str]:
     """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite."""
     broker = settings.broker_url or "filesystem://"

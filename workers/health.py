@@ -9,7 +9,7 @@ from storage.errors import PersistenceError
 from storage.settings import Settings
 from storage.sql.database import Database
 from workers.brokers.redis import Channel
-from workers.config import broker_and_backend
+from workers.config import broker_and_backend, display_url
 from workers.queues import queue_depth, undeliverable_count
 
 
@@ -24,13 +24,13 @@ def _broker(settings: Settings) -> dict[str, Any]:
             broker, transport_options=transport_options(settings, broker), connect_timeout=3
         ) as connection:
             connection.ensure_connection(max_retries=1)
-        detail = f"{broker.split('@')[-1]} reachable, {queue_depth(settings)} queued"
+        detail = f"{display_url(broker)} reachable, {queue_depth(settings)} queued"
         aside = undeliverable_count(settings)
         if aside:
             detail += f", {aside} malformed message(s) set aside in {Channel.undeliverable_key}"
         return {"ok": True, "detail": detail}
     except Exception as error:
-        return {"ok": False, "detail": f"{broker.split('@')[-1]}: {error}"}
+        return {"ok": False, "detail": f"{display_url(broker)}: {error}"}
 
 
 def _database(settings: Settings) -> dict[str, Any]:

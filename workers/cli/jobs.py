@@ -24,7 +24,9 @@ def _json_argument(text: str, what: str) -> Any:
             ) from None
     try:
         return json.loads(text)
-    except ValueError:
+    except ValueError as error:
+        if text.lstrip().startswith(("{", "[", '"')):  # meant as JSON: say what is wrong
+            raise ValidationError(f"{what} is not valid JSON: {error}", field=what) from None
         return text  # a bare word such as an athlete id
 
 
