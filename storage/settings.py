@@ -144,6 +144,22 @@ def _read(env: Mapping[str, str], name: str) -> str | None:
     return raw if raw not in (None, "") else None
 
 
+def _check_folder(name: str, path: Path) -> None:
+    """A folder setting must be a folder, or creatable: no file in the way."""
+    existing = path
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        in_the_way = not existing.is_dir()
+    except OSError:  # unreadable: the first use reports it, naming the folder
+        return
+    if in_the_way:
+        where = "" if existing == path else f" ({existing} is in the way)"
+        raise ConfigurationError(
+            f"{PREFIX}{name.upper()}={path} is a file, not a folder{where}", field=name
+        )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the environment once; every problem is a ConfigurationError naming the variable."""
     env = os.environ if environ is None else environ
@@ -167,6 +183,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
     for folder, sub in (("data_dir", "data"), ("export_dir", "exports"), ("import_dir", "imports")):
         values[folder] = Path(values[folder] or home / sub).expanduser().absolute()
+    for folder in ("home", "data_dir", "export_dir", "import_dir"):
+        _check_folder(folder, values[folder])
     if values["nightly_rollup_hour"] > 23:
         raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
     if values["visibility_timeout"] <= values["task_time_limit"]:

@@ -20,7 +20,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create {folder} for the SQLite database {parsed.database}: "
+                f"{error.strerror}",
+                path=str(folder),
+            ) from None
     # no pre-ping: a file database has no server connection to lose, and the ping would
     # cost every transaction a statement
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})

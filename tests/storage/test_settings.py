@@ -8,6 +8,7 @@ import pytest
 
 from storage.errors import ConfigurationError
 from storage.settings import DEFAULTS, load_settings
+from storage.sql.database import Database
 
 
 def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
@@ -50,3 +51,22 @@ def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> 
     with pytest.raises(ConfigurationError) as caught:
         load_settings({"TRAINLOG_HOME": str(tmp_path), name: value})
     assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["TRAINLOG_HOME", "TRAINLOG_DATA_DIR", "TRAINLOG_EXPORT_DIR"])
+def test_a_file_where_a_folder_belongs_names_the_variable(tmp_path: Path, name: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for path in (blocker, blocker / "below"):
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings({"TRAINLOG_HOME": str(tmp_path / "home"), name: str(path)})
+        assert name in str(caught.value) and "not a folder" in str(caught.value)
+    assert not (tmp_path / "home").exists()  # reading the settings creates nothing
+
+
+def test_a_sqlite_file_whose_folder_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigurationError) as caught:
+        Database(f"sqlite:///{blocker / 'db' / 'trainlog.sqlite'}")
+    assert str(blocker / "db") in str(caught.value)
