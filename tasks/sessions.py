@@ -150,8 +150,10 @@ def import_sessions(
     pending: dict[str, date] = {}
     for path in sorted(root.glob("*.json")):
         try:
+            # contained: a link inside the folder may not read a file outside it
             saved = store_session(
-                stores, read_export(path, max_bytes=stores.settings.max_payload_bytes)
+                stores,
+                read_export(contained(root, path), max_bytes=stores.settings.max_payload_bytes),
             )
             imported, unchanged = imported + saved.changed, unchanged + (not saved.changed)
             note_recompute(pending, saved)
@@ -202,7 +204,7 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
             repaired.append({"sessionId": owner, "action": f"removed older copy {path.name}"})
             continue
         try:
-            saved = store_session(stores, read_export(path))
+            saved = store_session(stores, read_export(contained(folder, path)))
             note_recompute(pending, saved)
             repaired.append({"sessionId": saved.session_id, "action": "imported"})
         except PersistenceError as error:

@@ -88,3 +88,12 @@ def test_failures_and_migrate_current_as_json(run) -> None:
     assert current["sql"]["to"] and current["csv"] == {}
     state = json.loads(run("migrate", "current", "--json").output)
     assert state["current"] == state["heads"]
+
+
+def test_import_sessions_exits_1_when_a_file_is_refused(run, tmp_path: Path) -> None:
+    folder = tmp_path / "home" / "imports" / "batch"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text("{")
+    result = run("import-sessions", "batch", "--json")
+    assert result.exit_code == 1
+    assert "broken.json" in result.output and "not valid JSON" in result.output

@@ -140,6 +140,26 @@ def test_import_folder_must_stay_inside_import_dir(stores: Stores, tmp_path: Pat
         sessions.import_sessions(stores, "missing")
 
 
+def test_a_link_to_a_file_outside_the_folder_is_refused(
+    stores: Stores, settings: Settings, tmp_path: Path
+) -> None:
+    """A session file outside the import (or export) folder is never read through a link."""
+    outside = tmp_path / "elsewhere.json"
+    stamp = {"dataModelVersion": 1, "dataModelType": "training_session_log"}
+    outside.write_text(json.dumps({**session_payload(7), **stamp}))
+    folder = settings.import_dir / "batch"
+    folder.mkdir(parents=True)
+    (folder / "link.json").symlink_to(outside)
+    result = sessions.import_sessions(stores, "batch")
+    assert result["imported"] == 0 and "outside" in result["errors"][0]["error"]
+    settings.export_dir.mkdir(parents=True, exist_ok=True)
+    (settings.export_dir / "training_session_2026_03_08_linked00.json").symlink_to(outside)
+    repaired = sessions.reconcile_exports(stores)["repaired"]
+    assert [r["action"] for r in repaired] == [repaired[0]["action"]]
+    assert repaired[0]["action"].startswith("skipped") and "outside" in repaired[0]["action"]
+    assert stores.sessions.count() == 0
+
+
 def test_export_unknown_or_bad_id(stores: Stores) -> None:
     with pytest.raises(ValidationError):
         sessions.export_session_json(stores, "../x")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from tqdm import tqdm
 
 from storage.stores import Stores
 from tasks import sessions
-from workers.cli.base import emit, handled, main, settings_from
+from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from
 
 
 @main.command("import-sessions")
@@ -21,7 +23,7 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
     Run here, without a worker, it queues no recompute: `recomputeFrom` lists the athletes
     whose metrics changed; the nightly rollup catches them up, or now with
     `trainlog enqueue recompute_daily_metrics ATHLETE SINCE`. (The `import_sessions` job,
-    run by a worker, queues that recompute itself.)"""
+    run by a worker, queues that recompute itself.) Exits 1 when any file was refused."""
     stores = Stores(settings_from(ctx))
     stores.initialize()
     root = sessions.allowed_import_folder(stores, folder)
@@ -31,6 +33,8 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
             stores, str(root), progress=lambda n: bar.update(n) and None
         )
     emit(result, as_json)
+    if result["errors"]:
+        sys.exit(EXIT_FAILED)
 
 
 @main.command()
