@@ -161,6 +161,14 @@ def read_frame(
         raise CorruptFile(
             f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
         ) from None
+    missing_key = [name for name in table.key if name not in header]
+    if missing_key and len(frame):  # rows without their key: a damaged header, not old data
+        raise CorruptFile(
+            f"{path} is not a valid {table.name} CSV: its header {header[:12]} has no "
+            f"{', '.join(missing_key)} column (the table's key)",
+            path=str(path),
+            table=table.name,
+        )
     for name in header:
         column = known.get(name)
         if column is not None and column.type is ColumnType.BOOL:

@@ -162,6 +162,21 @@ def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "daily_metrics/2026-01.csv" in str(caught.value)
 
 
+def test_rows_under_a_damaged_header_are_refused_not_rewritten(tmp_path: Path) -> None:
+    """A header that lost the key column (a damaged first line) must not read as rows with
+    no key, which the next write would keep forever under an unknown column."""
+    storage, table = CsvStorage(tmp_path), get_table("thresholds")
+    damaged = "thresh\x00oldId,athleteId,sport,validFrom,ftpW\nt1,ath,ride,2026-01-01,250\n"
+    storage.path(table).write_text(damaged)
+    with pytest.raises(CorruptFile, match="thresholdId"):
+        storage.read(table)
+    with pytest.raises(CorruptFile):
+        CsvRepository(table, storage).upsert(
+            {"thresholdId": "t2", "athleteId": "ath", "sport": "run", "validFrom": "2026-02-01"}
+        )
+    assert storage.path(table).read_text() == damaged  # left for a person to repair
+
+
 def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:
     storage, table = CsvStorage(tmp_path), get_table("goals")
     storage.upsert(
