@@ -15,6 +15,7 @@ from storage.csv.cells import datetime_text, json_text
 from storage.csv.codec import frame_dtype
 from storage.errors import ValidationError
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
+from storage.values import shown
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -24,7 +25,7 @@ def _fail(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, wh
     key = "/".join(str(frame[name].iloc[position]) for name in table.key if name in frame)
     value = frame[column.name].iloc[position]
     raise ValidationError(
-        f"{table.name} row {position + 1} ({key}): {column.name} {why} (got {value!r})",
+        f"{table.name} row {position + 1} ({key}): {column.name} {why} (got {shown(value)})",
         table=table.name,
         field=column.name,
         key=key,

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+
 from storage.errors import ValidationError
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 
@@ -16,10 +18,18 @@ Row = dict[str, Any]
 MAX_STRING = 10_000
 
 
+def shown(value: Any) -> str:
+    """A bad value as an error message shows it: plain Python (1, not np.int64(1)), short."""
+    value = value.item() if isinstance(value, np.generic) else value
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
 def _fail(table: Table, column: Column, value: Any, why: str) -> ValidationError:
-    shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
     return ValidationError(
-        f"{table.name}.{column.name}: {why} (got {shown})", table=table.name, field=column.name
+        f"{table.name}.{column.name}: {why} (got {shown(value)})",
+        table=table.name,
+        field=column.name,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from storage.errors import AlreadyExists, Conflict, ErrorCode, NotFound, ValidationError
@@ -159,3 +160,22 @@ def test_bad_cursor_is_validation(repo_factory) -> None:
 
 def test_health(repo_factory) -> None:
     assert repo_factory("goals").health()["ok"] is True
+
+
+def test_a_bulk_validation_error_shows_the_value_as_sent(repo_factory) -> None:
+    """Every backend reports the bad cell as plain Python (the CSV one validates whole frames,
+    whose cells are numpy scalars)."""
+    repo = repo_factory("activities")
+    frame = pd.DataFrame(
+        {
+            "activityId": ["ok", "bad"],
+            "athleteId": ["a", "a"],
+            "startTime": ["2026-03-01T07:30:00Z"] * 2,
+            "sport": ["run", "run"],
+            "durationSec": [3600.0, -5.0],
+        }
+    )
+    with pytest.raises(ValidationError) as caught:
+        repo.upsert_frame(frame)
+    message = str(caught.value)
+    assert "durationSec" in message and "(got -5.0)" in message and "np." not in message
