@@ -16,6 +16,7 @@ from storage.errors import ValidationError
 DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
+YEARS = (1900, 2999)  # a session date outside them is a typo (and 9999 overflows in UTC)
 
 Text = Annotated[str, Field(max_length=2000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
@@ -76,6 +77,13 @@ class TrainingSession(_Strict):
         if len(orders) != len(set(orders)):
             raise ValueError("each exercise needs its own Order")
         return exercises
+
+    @pydantic.field_validator("date")
+    @classmethod
+    def _plausible_year(cls, value: datetime) -> datetime:
+        if not YEARS[0] <= value.year <= YEARS[1]:
+            raise ValueError(f"the year must be {YEARS[0]}-{YEARS[1]}, not {value.year}")
+        return value
 
     @property
     def session_id(self) -> str:

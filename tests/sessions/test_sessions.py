@@ -27,6 +27,8 @@ def nothing_written(stores: Stores) -> bool:
         ({"_id": "a/b"}, "_id"),
         ({"userId": "../evil"}, "userId"),
         ({"date": "yesterday"}, "date"),
+        ({"date": "9999-12-31T23:59:59-05:00"}, "date"),
+        ({"date": "0001-01-01T00:00:00+05:00"}, "date"),
         ({"week": "3"}, "week"),
         ({"isDeloadWeek": "no"}, "isDeloadWeek"),
         ({"durationSec": -5}, "durationSec"),
