@@ -15,7 +15,7 @@ from storage.csv.cells import datetime_text, json_text
 from storage.csv.codec import frame_dtype
 from storage.errors import ValidationError
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
-from storage.values import shown
+from storage.values import YEARS, shown
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -160,6 +160,15 @@ def _check_limits(table: Table, frame: pd.DataFrame, column: Column, clean: pd.S
             present & (clean.fillna(column.maximum) > column.maximum).to_numpy(bool),
             column,
             f"must be at most {column.maximum:g}",
+        )
+    if column.type in (ColumnType.DATE, ColumnType.DATETIME):  # text: the year leads
+        years = pd.to_numeric(clean.str.slice(0, 4), errors="coerce").to_numpy(float)
+        _check(
+            table,
+            frame,
+            present & ~((years >= YEARS[0]) & (years <= YEARS[1])),
+            column,
+            f"must fall in the years {YEARS[0]}-{YEARS[1]}",
         )
     if column.timezone:
         for name in clean.dropna().unique():

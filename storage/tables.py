@@ -85,12 +85,17 @@ def _nonneg(name: str, kind: ColumnType = F, **options: object) -> Column:
     return _c(name, kind, minimum=0, **options)
 
 
+MAX_ACTIVITY_SECONDS = 7 * 86_400  # one activity: a week (multi-day ultras fit)
+MAX_ACTIVITY_METRES = 10_000_000  # 10,000 km
+
+
 # fmt: off
 DEFINITIONS: tuple[Table, ...] = (
     Table("activities", ("activityId",), (
         _c("activityId", S, required=True), _c("athleteId", S, required=True),
-        _c("startTime", T, required=True), _sport(), _nonneg("durationSec", required=True),
-        _nonneg("distanceM"), _c("avgHr", F, minimum=20, maximum=260),
+        _c("startTime", T, required=True), _sport(),
+        _nonneg("durationSec", required=True, maximum=MAX_ACTIVITY_SECONDS),
+        _nonneg("distanceM", maximum=MAX_ACTIVITY_METRES), _c("avgHr", F, minimum=20, maximum=260),
         _nonneg("normalizedPowerW", maximum=3000), _nonneg("avgPowerW", maximum=3000),
         _c("rpe", F, minimum=0, maximum=10), _c("name", S), _c("source", S), _c("sessionId", S),
         _nonneg("volumeKg"),

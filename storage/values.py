@@ -16,6 +16,7 @@ from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 
 Row = dict[str, Any]
 MAX_STRING = 10_000
+YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
 
 
 def shown(value: Any) -> str:
@@ -130,6 +131,10 @@ def _check_range(table: Table, column: Column, value: Any) -> None:
         raise _fail(table, column, value, f"must be at least {column.minimum:g}")
     if column.maximum is not None and value > column.maximum:
         raise _fail(table, column, value, f"must be at most {column.maximum:g}")
+    if column.type in (ColumnType.DATE, ColumnType.DATETIME) and not (
+        YEARS[0] <= value.year <= YEARS[1]
+    ):
+        raise _fail(table, column, value, f"must fall in the years {YEARS[0]}-{YEARS[1]}")
     if column.timezone:
         try:
             ZoneInfo(value)

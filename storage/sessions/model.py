@@ -12,11 +12,11 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.errors import ValidationError
+from storage.values import YEARS
 
 DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
-YEARS = (1900, 2999)  # a session date outside them is a typo (and 9999 overflows in UTC)
 
 Text = Annotated[str, Field(max_length=2000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]

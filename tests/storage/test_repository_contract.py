@@ -179,3 +179,40 @@ def test_a_bulk_validation_error_shows_the_value_as_sent(repo_factory) -> None:
         repo.upsert_frame(frame)
     message = str(caught.value)
     assert "durationSec" in message and "(got -5.0)" in message and "np." not in message
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"startTime": "0001-01-01T00:00:00+05:00"}, "startTime"),
+        ({"startTime": "9999-12-31T23:59:59-05:00"}, "startTime"),
+        ({"startTime": "1600-01-01T00:00:00Z"}, "startTime"),
+        ({"durationSec": 1e300}, "durationSec"),
+        ({"distanceM": 1e12}, "distanceM"),
+    ],
+)
+@pytest.mark.parametrize("path", ["row", "frame"])
+def test_implausible_activities_are_refused(
+    repo_factory, change: dict, field: str, path: str
+) -> None:
+    """Years outside 1900-2999 and week-long-plus durations are typos that would overflow
+    dates or metrics; one row and a bulk frame are checked alike."""
+    repo = repo_factory("activities")
+    row = {
+        "activityId": "x",
+        "athleteId": "a",
+        "startTime": "2026-03-01T07:30:00Z",
+        "sport": "run",
+        "durationSec": 3600.0,
+        **change,
+    }
+    with pytest.raises(ValidationError) as caught:
+        repo.add(row) if path == "row" else repo.upsert_frame(pd.DataFrame([row]))
+    assert caught.value.field == field
+    assert repo.get("x") is None
+
+
+def test_a_threshold_dated_outside_the_years_is_refused(repo_factory) -> None:
+    repo = repo_factory("thresholds")
+    with pytest.raises(ValidationError, match="1900-2999"):
+        repo.add({"thresholdId": "t", "athleteId": "a", "sport": "run", "validFrom": "1500-01-01"})
