@@ -4,6 +4,7 @@ starting with a backslash gets one more."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
@@ -22,6 +23,7 @@ TEXT_TYPES = (ColumnType.STRING, ColumnType.JSON, ColumnType.DATE, ColumnType.DA
 _ROUND_TRIP: dict[str, Any] = (
     {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 )
+BOM = codecs.BOM_UTF8  # spreadsheets start a UTF-8 CSV with it; it is not part of a name
 _DTYPES = {ColumnType.INT: "Int64", ColumnType.FLOAT: "float64", ColumnType.BOOL: "boolean"}
 
 
@@ -79,7 +81,7 @@ def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
 
 def header_names(raw: bytes) -> list[str]:
     """Column names of the first line (a header never spans lines: names hold no newline)."""
-    first = raw.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    first = raw.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
     names = next(csv.reader([first]))
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"header {first[:120]!r} repeats or leaves out a column name")
@@ -101,7 +103,7 @@ def read_keys(path: Path, table: Table) -> pd.Index:
 
 def _key_lines(path: Path, table: Table) -> pd.DataFrame | list[str]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().removeprefix(BOM).decode("utf-8")
     except FileNotFoundError:
         return []
     except UnicodeDecodeError:
@@ -132,6 +134,7 @@ def read_frame(
             raw = handle.read()
     except FileNotFoundError:
         return empty_frame(table)
+    raw = raw.removeprefix(BOM)  # a file saved by a spreadsheet
     if whole_lines and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]
     if not raw.strip():

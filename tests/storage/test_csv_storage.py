@@ -6,6 +6,7 @@ import math
 import multiprocessing
 import stat
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from storage.csv.storage import CsvStorage
 from storage.errors import CorruptFile, LockTimeout
 from storage.repositories.csv import CsvRepository
 from storage.tables import Column, ColumnType, Table, get_table
+from storage.values import YEARS
 
 ALL_TYPES = Table(
     "everything",
@@ -64,8 +66,11 @@ ROWS = st.fixed_dictionaries(
         "i": st.none() | st.integers(-(2**62), 2**62),
         "f": st.none() | st.floats(allow_nan=False, allow_infinity=False),
         "b": st.none() | st.booleans(),
-        "d": st.none() | st.dates(),
-        "t": st.none() | st.datetimes(timezones=st.just(__import__("datetime").UTC)),
+        "d": st.none() | st.dates(date(YEARS[0], 1, 1), date(YEARS[1], 12, 31)),
+        "t": st.none()
+        | st.datetimes(
+            datetime(YEARS[0], 1, 1), datetime(YEARS[1], 12, 31, 23, 59), timezones=st.just(UTC)
+        ),
         "j": st.none() | st.dictionaries(st.text(max_size=5), st.integers() | TEXT, max_size=3),
     }
 )
@@ -175,6 +180,36 @@ def test_rows_under_a_damaged_header_are_refused_not_rewritten(tmp_path: Path) -
             {"thresholdId": "t2", "athleteId": "ath", "sport": "run", "validFrom": "2026-02-01"}
         )
     assert storage.path(table).read_text() == damaged  # left for a person to repair
+
+
+def test_a_file_saved_by_a_spreadsheet_reads_and_takes_new_rows(tmp_path: Path) -> None:
+    """Byte-order mark and CRLF line ends (Excel's 'CSV UTF-8'), in a whole table and in a
+    month that new rows are appended to."""
+    storage = CsvStorage(tmp_path)
+    thresholds = get_table("thresholds")
+    storage.path(thresholds).write_bytes(
+        b"\xef\xbb\xbfthresholdId,athleteId,sport,validFrom,ftpW\r\nt1,ath,ride,2026-01-01,250\r\n"
+    )
+    repo = CsvRepository(thresholds, storage)
+    assert repo.get("t1")["ftpW"] == 250.0
+    repo.upsert(
+        {"thresholdId": "t2", "athleteId": "ath", "sport": "run", "validFrom": "2026-02-01"}
+    )
+    assert sorted(storage.read(thresholds)["thresholdId"]) == ["t1", "t2"]
+    activities = get_table("activities")
+    month = storage.part_path(activities, "2026-03")
+    month.parent.mkdir(parents=True)
+    month.write_bytes(
+        b"\xef\xbb\xbfactivityId,athleteId,startTime,sport,durationSec\r\n"
+        b"a1,ath,2026-03-01T07:00:00Z,run,3600\r\n"
+    )
+    runs = CsvRepository(activities, storage)
+    runs.upsert(
+        {"activityId": "a2", "athleteId": "ath", "startTime": "2026-03-02T07:00:00Z",
+         "sport": "ride", "durationSec": 5400}
+    )  # fmt: skip
+    assert runs.get("a1")["durationSec"] == 3600.0 and runs.get("a2")["sport"] == "ride"
+    assert len(storage.read(activities)) == 2
 
 
 def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:
