@@ -145,7 +145,7 @@ def _read(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _check_folder(name: str, path: Path) -> None:
-    """A folder setting must be a folder, or creatable: no file in the way."""
+    """The folder setting must be a folder, or creatable: no file in the way."""
     existing = path
     try:
         while not existing.exists() and existing != existing.parent:
@@ -183,8 +183,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
     for folder, sub in (("data_dir", "data"), ("export_dir", "exports"), ("import_dir", "imports")):
         values[folder] = Path(values[folder] or home / sub).expanduser().absolute()
-    for folder in ("home", "data_dir", "export_dir", "import_dir"):
-        _check_folder(folder, values[folder])
+    # the home holds the SQLite files and the embedded broker: nothing runs with a file there.
+    # The other folders are checked when used: an export folder that cannot be written is a
+    # transient error the save retries (the folder may be remounted), not a refusal to start.
+    _check_folder("home", home)
     if values["nightly_rollup_hour"] > 23:
         raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
     if values["visibility_timeout"] <= values["task_time_limit"]:
