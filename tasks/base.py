@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import random
@@ -10,7 +11,7 @@ from typing import Any
 
 from celery import Task
 
-from storage.errors import PersistenceError
+from storage.errors import PersistenceError, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.failures import record_failure
@@ -44,6 +45,7 @@ class TrainlogTask(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
+            self._check_arguments(args, kwargs)
             return super().__call__(*args, **kwargs)
         except PersistenceError as error:
             retries = self.request.retries or 0
@@ -61,6 +63,18 @@ class TrainlogTask(Task):
                     countdown=retry_delay(retries, self.settings.retry_backoff_max),
                 ) from None
             raise
+
+    def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A message from a producer that got the job's arguments wrong (sent by name, so
+        Celery could not check them) is a VALIDATION failure naming them, not a TypeError."""
+        signature = self.__dict__.get("_signature") or inspect.signature(self.run)
+        self.__dict__["_signature"] = signature  # one task object per process: built once
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            unknown = sorted(set(kwargs) - set(signature.parameters))
+            extra = f"; unknown keyword argument(s): {', '.join(unknown)}" if unknown else ""
+            raise ValidationError(f"{self.name}: {error}{extra}", field="arguments") from None
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any

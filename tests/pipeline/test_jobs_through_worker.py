@@ -132,6 +132,26 @@ def test_invalid_payload_fails_at_once_and_is_recorded(pipeline: Pipeline) -> No
     assert not list(pipeline.settings.export_dir.glob("*passwd*"))
 
 
+def test_wrong_arguments_fail_at_once_as_validation(pipeline: Pipeline) -> None:
+    """A producer sending by name gets no signature check from Celery: the worker names the
+    bad argument, records the failure and does not retry."""
+    result = pipeline.client.celery.send_task(
+        "trainlog.save_session", args=[], kwargs={"sesion": session_payload(5)}
+    )
+    with pytest.raises(Exception, match="sesion"):
+        result.get(timeout=TIMEOUT)
+    failures = wait_for(
+        lambda: [
+            row
+            for row in pipeline.stores.repository("task_failures").iterate()
+            if row["taskId"] == result.id
+        ]
+    )
+    assert failures and failures[0]["errorCode"] == "VALIDATION"
+    assert "unknown keyword argument(s): sesion" in failures[0]["error"]
+    assert "'session'" in failures[0]["error"]  # and what it lacks
+
+
 def test_apply_migrations_and_seed_check(pipeline: Pipeline) -> None:
     migrated = pipeline.client.run("apply_migrations", timeout=TIMEOUT)
     assert migrated["sql"]["to"] == migrated["sql"]["from"] and migrated["sql"]["to"]
