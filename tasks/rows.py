@@ -13,6 +13,15 @@ from storage.tables import get_table
 
 MAX_ROWS = 100_000
 USER_EDITABLE_REFERENCE = ("exercise_catalog", "reference_session_templates")
+# tables only their own job writes, so their invariants hold (a session has its JSON file)
+WRITTEN_BY = {
+    "training_sessions": "save_session or import_sessions",
+    "session_exercises": "save_session or import_sessions",
+    "session_sets": "save_session or import_sessions",
+    "task_failures": "the workers, when a job fails",
+    "seed_imports": "check_seed_updates",
+    "seed_audit": "check_seed_updates",
+}
 # table -> (column holding the athlete, column holding the date metrics change from)
 METRIC_INPUTS = {
     "activities": ("athleteId", "startTime"),
@@ -70,6 +79,12 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     if not isinstance(table, str):
         raise ValidationError("table must be a table name", field="table")
     definition = get_table(table)
+    if definition.name in WRITTEN_BY:
+        raise ValidationError(
+            f"table {definition.name} is written by {WRITTEN_BY[definition.name]}, "
+            "not by upsert_rows",
+            field="table",
+        )
     rows = _rows_argument(rows, "rows")
     if not rows:
         return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}

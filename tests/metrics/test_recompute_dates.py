@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from storage.errors import ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.rows import recompute_dates, upsert_rows
@@ -63,3 +64,9 @@ def test_dates_as_text_dates_or_datetimes_agree() -> None:
 def test_row_without_a_day_recomputes_the_athlete_from_the_start() -> None:
     rows = pd.DataFrame({"athleteId": ["a", "a"], "validFrom": ["2026-03-03", None]})
     assert recompute_dates("thresholds", rows) == {"a": date.min.isoformat()}
+
+
+@pytest.mark.parametrize("table", ["training_sessions", "session_sets", "task_failures"])
+def test_tables_with_their_own_job_refuse_upsert_rows(stores: Stores, table: str) -> None:
+    with pytest.raises(ValidationError, match="not by upsert_rows"):
+        upsert_rows(stores, table, [{"sessionId": "x"}])
