@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import jsonschema
 import pytest
@@ -114,19 +114,24 @@ def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
     assert {"sessionId": payload["_id"], "action": "rewritten"} in reconciled["repaired"]
 
 
+def recorded_failures(pipeline: Pipeline, task_id: str) -> list[dict[str, Any]]:
+    """The task's rows in task_failures, once written (Celery stores the result first)."""
+    return wait_for(
+        lambda: [
+            row
+            for row in pipeline.stores.repository("task_failures").iterate()
+            if row["taskId"] == task_id
+        ]
+    )
+
+
 def test_invalid_payload_fails_at_once_and_is_recorded(pipeline: Pipeline) -> None:
     bad = session_payload(4, _id="../../etc/passwd")
     result = pipeline.client.send("save_session", bad)
     with pytest.raises(Exception, match="_id"):
         result.get(timeout=TIMEOUT)
     assert result.failed()
-    failures = wait_for(
-        lambda: [
-            row
-            for row in pipeline.stores.repository("task_failures").iterate()
-            if row["taskId"] == result.id
-        ]
-    )
+    failures = recorded_failures(pipeline, result.id)
     assert failures and failures[0]["errorCode"] == "VALIDATION"
     assert failures[0]["taskName"] == "trainlog.save_session"
     assert not list(pipeline.settings.export_dir.glob("*passwd*"))
@@ -140,13 +145,7 @@ def test_wrong_arguments_fail_at_once_as_validation(pipeline: Pipeline) -> None:
     )
     with pytest.raises(Exception, match="sesion"):
         result.get(timeout=TIMEOUT)
-    failures = wait_for(
-        lambda: [
-            row
-            for row in pipeline.stores.repository("task_failures").iterate()
-            if row["taskId"] == result.id
-        ]
-    )
+    failures = recorded_failures(pipeline, result.id)
     assert failures and failures[0]["errorCode"] == "VALIDATION"
     assert "unknown keyword argument(s): sesion" in failures[0]["error"]
     assert "'session'" in failures[0]["error"]  # and what it lacks
