@@ -15,7 +15,7 @@ from storage.csv.cells import datetime_text, json_text
 from storage.csv.codec import frame_dtype
 from storage.errors import ValidationError
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
-from storage.values import YEARS, shown
+from storage.values import OUTSIDE_YEARS, YEARS, shown
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -168,7 +168,7 @@ def _check_limits(table: Table, frame: pd.DataFrame, column: Column, clean: pd.S
             frame,
             present & ~((years >= YEARS[0]) & (years <= YEARS[1])),
             column,
-            f"must fall in the years {YEARS[0]}-{YEARS[1]}",
+            OUTSIDE_YEARS,
         )
     if column.timezone:
         for name in clean.dropna().unique():

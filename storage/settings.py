@@ -144,9 +144,11 @@ def _read(env: Mapping[str, str], name: str) -> str | None:
     return raw if raw not in (None, "") else None
 
 
-def _check_folder(name: str, path: Path) -> None:
-    """The folder setting must be a folder, or creatable: no file in the way."""
-    existing = path
+def _check_home(home: Path) -> None:
+    """The home must be a folder, or creatable: no file in the way. It holds the SQLite files
+    and the embedded broker, so nothing runs without it. (The other folders are checked when
+    used: an export folder that cannot be written is a transient error the save retries.)"""
+    existing = home
     try:
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -154,9 +156,9 @@ def _check_folder(name: str, path: Path) -> None:
     except OSError:  # unreadable: the first use reports it, naming the folder
         return
     if in_the_way:
-        where = "" if existing == path else f" ({existing} is in the way)"
+        where = "" if existing == home else f" ({existing} is in the way)"
         raise ConfigurationError(
-            f"{PREFIX}{name.upper()}={path} is a file, not a folder{where}", field=name
+            f"{PREFIX}HOME={home} is a file, not a folder{where}", field="home"
         )
 
 
@@ -183,10 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
     for folder, sub in (("data_dir", "data"), ("export_dir", "exports"), ("import_dir", "imports")):
         values[folder] = Path(values[folder] or home / sub).expanduser().absolute()
-    # the home holds the SQLite files and the embedded broker: nothing runs with a file there.
-    # The other folders are checked when used: an export folder that cannot be written is a
-    # transient error the save retries (the folder may be remounted), not a refusal to start.
-    _check_folder("home", home)
+    _check_home(home)
     if values["nightly_rollup_hour"] > 23:
         raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
     if values["visibility_timeout"] <= values["task_time_limit"]:

@@ -17,6 +17,7 @@ from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 Row = dict[str, Any]
 MAX_STRING = 10_000
 YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
+OUTSIDE_YEARS = f"must fall in the years {YEARS[0]}-{YEARS[1]}"
 
 
 def shown(value: Any) -> str:
@@ -134,7 +135,7 @@ def _check_range(table: Table, column: Column, value: Any) -> None:
     if column.type in (ColumnType.DATE, ColumnType.DATETIME) and not (
         YEARS[0] <= value.year <= YEARS[1]
     ):
-        raise _fail(table, column, value, f"must fall in the years {YEARS[0]}-{YEARS[1]}")
+        raise _fail(table, column, value, OUTSIDE_YEARS)
     if column.timezone:
         try:
             ZoneInfo(value)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -64,11 +65,14 @@ class TrainlogTask(Task):
                 ) from None
             raise
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        return inspect.signature(self.run)  # one task object per process: built once
+
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """A message from a producer that got the job's arguments wrong (sent by name, so
         Celery could not check them) is a VALIDATION failure naming them, not a TypeError."""
-        signature = self.__dict__.get("_signature") or inspect.signature(self.run)
-        self.__dict__["_signature"] = signature  # one task object per process: built once
+        signature = self._signature
         try:
             signature.bind(*args, **kwargs)
         except TypeError as error:
