@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery, signals
 
 from storage.settings import Settings, load_settings
-from workers.config import celery_config, embedded_folders
+from workers.config import celery_config, embedded_folders, prepare_embedded_broker
 
 
 class TrainlogCelery(Celery):
@@ -27,9 +27,7 @@ def create_app(settings: Settings | None = None) -> TrainlogCelery:
 
     app = TrainlogCelery(settings, set_as_current=False)
     app.conf.update(celery_config(settings))
-    if settings.broker_is_embedded:
-        for folder in embedded_folders(settings).values():
-            folder.mkdir(parents=True, exist_ok=True)
+    prepare_embedded_broker(settings)
     return app
 
 

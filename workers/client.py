@@ -21,7 +21,7 @@ from workers.config import (
     broker_and_backend,
     celery_config,
     display_url,
-    embedded_folders,
+    prepare_embedded_broker,
 )
 
 RESULT_POLL_SECONDS = 0.05
@@ -64,9 +64,7 @@ class TrainlogClient:
     def __init__(self, settings: Settings) -> None:
         broker, backend = broker_and_backend(settings)
         self.broker = broker
-        if settings.broker_is_embedded:  # the filesystem broker and SQLite results need them
-            for folder in embedded_folders(settings).values():
-                folder.mkdir(parents=True, exist_ok=True)
+        prepare_embedded_broker(settings)
         self.celery = Celery(
             "trainlog-client", broker=broker, backend=backend, set_as_current=False
         )

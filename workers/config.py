@@ -38,6 +38,14 @@ def embedded_folders(settings: Settings) -> dict[str, Path]:
     return {"queue": root / "queue", "processed": root / "processed", "control": root / "control"}
 
 
+def prepare_embedded_broker(settings: Settings) -> None:
+    """The folders the filesystem broker (and, in the home, the SQLite results) need; nothing
+    for a Redis broker. Producers and workers both call it: either may run first."""
+    if settings.broker_is_embedded:
+        for folder in embedded_folders(settings).values():
+            folder.mkdir(parents=True, exist_ok=True)
+
+
 def display_url(url: str) -> str:
     """A broker or backend URL without its credentials, for messages and logs."""
     scheme, _, rest = url.partition("://")
