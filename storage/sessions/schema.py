@@ -4,10 +4,12 @@ jsonschema. Regenerate after a model change: `python -m storage.sessions.schema`
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from storage.errors import ValidationError
@@ -97,28 +99,63 @@ def _fold_optional(node: dict[str, Any]) -> dict[str, Any]:
     return {**rest, **other, "type": [other["type"], "null"]}
 
 
-@cache
-def _validators() -> tuple[jsonschema.Draft202012Validator, jsonschema.Draft202012Validator]:
-    """(fast check, readable errors), built once per process: the shipped schema never
-    changes while it runs. Errors are explained against the shipped schema as written."""
-    schema = shipped_schema()
-    return (
-        jsonschema.Draft202012Validator(compiled_schema(schema)),
-        jsonschema.Draft202012Validator(schema),
+# keywords draft 7 (what fastjsonschema compiles) reads exactly as draft 2020-12 does, with
+# `items` holding one schema; `format` is an annotation for both (neither is told to check it)
+SAME_IN_DRAFT7 = TYPE_SPECIFIC | {"const", "enum", "anyOf", "allOf", "oneOf", "not", "$schema"}
+SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf")
+
+
+def _same_in_draft7(node: Any) -> bool:
+    """Whether every keyword of the schema `node`, nested ones included, is in SAME_IN_DRAFT7."""
+    if isinstance(node, bool):
+        return True
+    if not isinstance(node, dict) or set(node) - SAME_IN_DRAFT7:
+        return False
+    children: list[Any] = list(node.get("properties", {}).values())
+    children += [node[key] for key in ("items", "additionalProperties", "not") if key in node]
+    children += [branch for key in SUBSCHEMA_LISTS for branch in node.get(key, [])]
+    return all(_same_in_draft7(child) for child in children)
+
+
+def fast_check(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """A yes/no check of `schema`: compiled to Python by fastjsonschema (about twenty times
+    faster than jsonschema) when its keywords mean the same in draft 7, else jsonschema's."""
+    if not _same_in_draft7(schema):
+        return jsonschema.Draft202012Validator(schema).is_valid
+    compiled = fastjsonschema.compile(
+        {key: value for key, value in schema.items() if key != "$schema"},
+        use_formats=False,
     )
+
+    def is_valid(document: Any) -> bool:
+        try:
+            compiled(document)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    return is_valid
+
+
+@cache
+def _validators() -> tuple[Callable[[Any], bool], jsonschema.Draft202012Validator]:
+    """(fast yes/no check, readable errors), built once per process: the shipped schema never
+    changes while it runs. jsonschema on the shipped schema as written has the last word."""
+    schema = shipped_schema()
+    return fast_check(compiled_schema(schema)), jsonschema.Draft202012Validator(schema)
 
 
 def check_document(document: Any, *, source: str = "session") -> None:
     """Raise VALIDATION naming the first place `document` breaks the shipped schema."""
-    fast, explaining = _validators()
-    if fast.is_valid(document):
+    is_valid, explaining = _validators()
+    if is_valid(document):
         return
-    error = jsonschema.exceptions.best_match(explaining.iter_errors(document)) or (
-        jsonschema.exceptions.best_match(fast.iter_errors(document))
-    )
-    where = ".".join(str(part) for part in error.absolute_path) if error else ""
+    error = jsonschema.exceptions.best_match(explaining.iter_errors(document))
+    if error is None:
+        return  # the fast check was stricter than the schema (a `$` in a pattern, say)
+    where = ".".join(str(part) for part in error.absolute_path)
     raise ValidationError(
-        f"{source}: {where or 'document'}: {error.message[:300] if error else 'invalid'}",
+        f"{source}: {where or 'document'}: {error.message[:300]}",
         field=where or "document",
         path=source if source != "session" else None,
     )
