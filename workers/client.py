@@ -63,7 +63,7 @@ class TrainlogClient:
 
     def __init__(self, settings: Settings) -> None:
         broker, backend = broker_and_backend(settings)
-        self.broker = broker
+        self.broker, self.backend = broker, backend
         prepare_embedded_broker(settings)
         self.celery = Celery(
             "trainlog-client", broker=broker, backend=backend, set_as_current=False
@@ -85,10 +85,30 @@ class TrainlogClient:
                 f"{display_url(self.broker)} cannot be reached ({cause})"
             ) from None
 
+    def wait(self, result: AsyncResult, timeout: float, *, propagate: bool = True) -> Any:
+        """The job's result (its error raised when `propagate`); Celery's TimeoutError after
+        `timeout` seconds; Unavailable, naming it, when the result backend cannot be reached."""
+        try:
+            # interval: how often a polling backend (SQLite, embedded) is asked; default 0.5 s
+            value = result.get(timeout=timeout, propagate=False, interval=RESULT_POLL_SECONDS)
+        except Exception as error:
+            cause = _connection_error(error)
+            if cause is None:
+                raise
+            # Celery's cleanup in AsyncResult.__del__ would retry the lost backend and print
+            # a "Retry limit exceeded" RuntimeError when the result is collected
+            result.backend = None
+            raise Unavailable(
+                f"cannot read the result of job {result.id}: the result backend at "
+                f"{display_url(self.backend)} cannot be reached ({cause})"
+            ) from None
+        if propagate:
+            result.maybe_throw()  # the job's own error, after the backend answered
+        return value
+
     def run(self, job: str, *args: Any, timeout: float = 300, **kwargs: Any) -> Any:
         """Send and wait for the result (raises the job's error on failure)."""
-        # interval: how often a polling backend (SQLite, embedded) is asked; default 0.5 s
-        return self.send(job, *args, **kwargs).get(timeout=timeout, interval=RESULT_POLL_SECONDS)
+        return self.wait(self.send(job, *args, **kwargs), timeout)
 
     def close(self) -> None:
         self.celery.close()

@@ -49,6 +49,8 @@ def enqueue(
     as_json: bool,
 ) -> None:
     """Send JOB (e.g. save_session @session.json) by its public name."""
+    import celery.exceptions
+
     from workers.client import TrainlogClient
 
     kwargs = _json_argument(kwargs_text, "--kwargs")
@@ -63,9 +65,9 @@ def enqueue(
             emit({"taskId": result.id, "job": job}, as_json)
             return
         try:
-            value = result.get(timeout=timeout, propagate=False, interval=0.05)
-        except Exception as error:  # a timeout from the result backend
-            click.echo(f"error: no result within {timeout:g}s: {error}", err=True)
+            value = client.wait(result, timeout, propagate=False)
+        except celery.exceptions.TimeoutError:
+            click.echo(f"error: no result within {timeout:g}s (job {result.id})", err=True)
             sys.exit(EXIT_FAILED)
         if result.failed():
             click.echo(f"error: {job} failed: {value}", err=True)
