@@ -154,3 +154,33 @@ def test_message_popped_by_a_consumer_that_dies_before_reading_it_is_kept(
     channel.client.connection.disconnect()  # ... and its consumer dies before reading the reply
     kept = [json.loads(raw)[0] for raw in store.hvals("unacked")]
     assert [json.loads(base64.b64decode(message["body"])) for message in kept] == [{"n": 6}]
+
+
+def test_a_channel_sends_through_one_client_while_consuming(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages and events (fanout) published while the channel is consuming all go through
+    one redis client, not a new one each (kombu's own transport builds one per message)."""
+    from workers.brokers.redis import Channel
+
+    built: list[bool] = []
+    create = Channel._create_client
+
+    def counting(self: Channel, asynchronous: bool = False) -> object:
+        built.append(asynchronous)
+        return create(self, asynchronous=asynchronous)
+
+    monkeypatch.setattr(Channel, "_create_client", counting)
+    events = Exchange("events", type="fanout")
+    received: list[Message] = []
+    with connect(url) as connection:
+        producer = Producer(connection)
+        with Consumer(connection, [QUEUE], callbacks=[lambda _, m: received.append(m)]):
+            for n in range(20):
+                producer.publish({"n": n}, exchange=QUEUE.exchange, routing_key="jobs")
+                producer.publish({"event": n}, exchange=events, routing_key="x", declare=[events])
+            drain_until(connection, lambda: len(received) == 20)
+        for message in received:
+            message.ack()
+    assert sorted(m.payload["n"] for m in received) == list(range(20))
+    assert built.count(False) == 1  # the commands client, once; the async one is for polling
