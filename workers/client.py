@@ -77,13 +77,12 @@ class TrainlogClient:
         try:
             return self.celery.send_task(name, args=list(args), kwargs=kwargs, queue=queue)
         except Exception as error:
-            cause = _connection_error(error)
-            if cause is None:
+            lost = _unreachable(
+                error, f"cannot send {name}: the broker or result backend", self.broker
+            )
+            if lost is None:
                 raise
-            raise Unavailable(
-                f"cannot send {name}: the broker or result backend at "
-                f"{display_url(self.broker)} cannot be reached ({cause})"
-            ) from None
+            raise lost from None
 
     def wait(self, result: AsyncResult, timeout: float, *, propagate: bool = True) -> Any:
         """The job's result (its error raised when `propagate`); Celery's TimeoutError after
@@ -92,16 +91,17 @@ class TrainlogClient:
             # interval: how often a polling backend (SQLite, embedded) is asked; default 0.5 s
             value = result.get(timeout=timeout, propagate=False, interval=RESULT_POLL_SECONDS)
         except Exception as error:
-            cause = _connection_error(error)
-            if cause is None:
+            lost = _unreachable(
+                error,
+                f"cannot read the result of job {result.id}: the result backend",
+                self.backend,
+            )
+            if lost is None:
                 raise
             # Celery's cleanup in AsyncResult.__del__ would retry the lost backend and print
             # a "Retry limit exceeded" RuntimeError when the result is collected
             result.backend = None
-            raise Unavailable(
-                f"cannot read the result of job {result.id}: the result backend at "
-                f"{display_url(self.backend)} cannot be reached ({cause})"
-            ) from None
+            raise lost from None
         if propagate:
             result.maybe_throw()  # the job's own error, after the backend answered
         return value
@@ -114,11 +114,12 @@ class TrainlogClient:
         self.celery.close()
 
 
-def _connection_error(error: BaseException) -> BaseException | None:
-    """The connection error behind `error` (Celery wraps some in a RuntimeError), if any."""
+def _unreachable(error: Exception, what: str, url: str) -> Unavailable | None:
+    """Unavailable naming `url` when a connection error is behind `error` (Celery wraps some
+    in a RuntimeError); None for any other error."""
     seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, CONNECTION_ERRORS):
-            return seen
+    while seen is not None and not isinstance(seen, CONNECTION_ERRORS):
         seen = seen.__cause__ or seen.__context__
-    return None
+    if seen is None:
+        return None
+    return Unavailable(f"{what} at {display_url(url)} cannot be reached ({seen})")
