@@ -20,6 +20,12 @@ YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, an
 OUTSIDE_YEARS = f"must fall in the years {YEARS[0]}-{YEARS[1]}"
 
 
+def in_years(year: int) -> bool:
+    """Whether a date in `year` is plausible (rows and session payloads; frames check YEARS
+    vectorised)."""
+    return YEARS[0] <= year <= YEARS[1]
+
+
 def shown(value: Any) -> str:
     """A bad value as an error message shows it: plain Python (1, not np.int64(1)), short."""
     value = value.item() if isinstance(value, np.generic) else value
@@ -132,9 +138,7 @@ def _check_range(table: Table, column: Column, value: Any) -> None:
         raise _fail(table, column, value, f"must be at least {column.minimum:g}")
     if column.maximum is not None and value > column.maximum:
         raise _fail(table, column, value, f"must be at most {column.maximum:g}")
-    if column.type in (ColumnType.DATE, ColumnType.DATETIME) and not (
-        YEARS[0] <= value.year <= YEARS[1]
-    ):
+    if column.type in (ColumnType.DATE, ColumnType.DATETIME) and not in_years(value.year):
         raise _fail(table, column, value, OUTSIDE_YEARS)
     if column.timezone:
         try:

@@ -12,7 +12,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.errors import ValidationError
-from storage.values import YEARS
+from storage.values import OUTSIDE_YEARS, in_years
 
 DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
@@ -81,8 +81,8 @@ class TrainingSession(_Strict):
     @pydantic.field_validator("date")
     @classmethod
     def _plausible_year(cls, value: datetime) -> datetime:
-        if not YEARS[0] <= value.year <= YEARS[1]:
-            raise ValueError(f"the year must be {YEARS[0]}-{YEARS[1]}, not {value.year}")
+        if not in_years(value.year):
+            raise ValueError(f"{OUTSIDE_YEARS}, not {value.year}")
         return value
 
     @property
