@@ -1,5 +1,6 @@
-"""The JSON Schema shipped for session exports: loaded with importlib.resources, checked with
-jsonschema. Regenerate after a model change: `python -m storage.sessions.schema`."""
+"""The JSON Schema shipped for session exports: loaded with importlib.resources, checked by
+fastjsonschema-compiled code, refusals explained by jsonschema. Regenerate after a model
+change: `python -m storage.sessions.schema`."""
 
 from __future__ import annotations
 
