@@ -88,3 +88,12 @@ class CpuMeter:
             **{label: sum(used(process) for process in found) for label, found in named.items()},
             "producer": used(psutil.Process()),
         }
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, elapsed) CPU seconds summed over every core since boot: the difference of two
+    readings says how busy the whole machine was, other tenants included."""
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    total = sum(times)
+    return total - idle, total

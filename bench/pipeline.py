@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import CpuMeter, ratio_line
+from bench.common import CpuMeter, machine_cpu, ratio_line
 from storage.settings import Settings
 from storage.stores import Stores
 from tests.factories import session_payload
@@ -37,14 +37,16 @@ def payloads(count: int) -> list[dict[str, Any]]:
     ]
 
 
-Batch = tuple[float, float, dict[str, float]]  # enqueue rate, end-to-end rate, CPU ms per job
+# enqueue rate, end-to-end rate, CPU ms per job by process group, share of the machine busy
+Batch = tuple[float, float, dict[str, float], float]
 
 
 def run_batch(
     client: TrainlogClient, meter: CpuMeter, job: str, args_list: list[list[Any]]
 ) -> Batch:
-    """Rates in jobs per second, and the CPU milliseconds each job cost each process group."""
-    cpu_before = meter.read()
+    """Rates in jobs per second, the CPU milliseconds each job cost each process group, and
+    how busy the machine's cores were meanwhile (near 1: the jobs' CPU bounds the rate)."""
+    cpu_before, machine_before = meter.read(), machine_cpu()
     started = time.perf_counter()
     results = [client.send(job, *args) for args in args_list]
     enqueued = time.perf_counter()
@@ -54,7 +56,14 @@ def run_batch(
     cpu = {
         name: (used - cpu_before[name]) * 1000 / len(results) for name, used in meter.read().items()
     }
-    return len(results) / (enqueued - started), len(results) / (finished - started), cpu
+    busy, elapsed = machine_cpu()
+    busy_share = (busy - machine_before[0]) / (elapsed - machine_before[1])
+    return (
+        len(results) / (enqueued - started),
+        len(results) / (finished - started),
+        cpu,
+        busy_share,
+    )
 
 
 def latency_ms(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> float:
@@ -98,9 +107,10 @@ def measure(
         ("save_session", save, save_latency),
     ):
         rates = " ".join(f"{run[1]:.1f}" for run in runs)
+        busy = statistics.median(run[3] for run in runs)
         print(
             f"  {name + ':':<14}enqueue {statistics.median(run[0] for run in runs):6.0f}/s  "
-            f"end-to-end {rates} /s  median latency {latency:6.1f} ms"
+            f"end-to-end {rates} /s  median latency {latency:6.1f} ms  cores busy {busy:.0%}"
         )
     for name, cpu in (("no-op", noop_cpu), ("save_session", save_cpu)):
         parts = "  ".join(f"{group} {ms:.2f}" for group, ms in cpu.items())
