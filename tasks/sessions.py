@@ -14,6 +14,7 @@ from storage.sessions.exports import (
     contained,
     export_name,
     export_owner,
+    export_path,
     fill_muscle_groups,
     read_export,
     remove_export,
@@ -68,9 +69,9 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
     """SQL first (idempotent by content), then the JSON file, then the activity row."""
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
-    path = contained(folder, folder / export_name(session))
+    path = export_path(folder, session)
     outcome = stores.sessions.save(session, str(path))
-    write_export(folder, session)  # raises a transient error: the task retries the export
+    write_export(folder, session, path=path)  # a transient error: the task retries the export
     if outcome.previous_json_path and outcome.previous_json_path != str(path):
         # the date changed and so did the file name: the old file would read as a second copy
         remove_export(Path(outcome.previous_json_path), session.session_id)

@@ -40,11 +40,17 @@ def fill_muscle_groups(session: TrainingSession, lookup: MuscleLookup | None) ->
     return session.model_copy(update={"exercises": exercises})
 
 
-def write_export(folder: Path, session: TrainingSession) -> Path:
-    """Write the session's JSON file (schema-checked first); returns its path."""
+def export_path(folder: Path, session: TrainingSession) -> Path:
+    """Where the session's file goes: its name in `folder`, resolved and kept inside it."""
+    return contained(folder, folder / export_name(session))
+
+
+def write_export(folder: Path, session: TrainingSession, *, path: Path | None = None) -> Path:
+    """Write the session's JSON file (schema-checked first); returns its path. A caller that
+    already holds `export_path(folder, session)` passes it, saving a second resolve."""
     document = session.document()
     check_document(document)
-    path = contained(folder, folder / export_name(session))
+    path = export_path(folder, session) if path is None else path
     owner = export_owner(path)
     if owner is not None and owner != session.session_id:
         raise Conflict(
