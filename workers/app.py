@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery, signals
 
 from storage.settings import Settings, load_settings
+from workers.brokers.filesystem import remove_abandoned_writes
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
 
 
@@ -45,7 +46,8 @@ def __getattr__(name: str) -> Any:
 @signals.worker_init.connect
 def _clean_embedded_broker(sender: Any = None, **_: Any) -> None:
     """Stale bindings and control messages of the filesystem broker are replayed at start-up
-    (a stopped Flower's queue keeps filling): clear them before the worker consumes."""
+    (a stopped Flower's queue keeps filling): clear them before the worker consumes, with the
+    half-written files of producers killed mid-send."""
     app = getattr(sender, "app", None)
     settings = getattr(app, "settings", None)
     if isinstance(settings, Settings) and settings.broker_is_embedded:
@@ -53,3 +55,4 @@ def _clean_embedded_broker(sender: Any = None, **_: Any) -> None:
         for name in ("control", "processed"):
             shutil.rmtree(folders[name], ignore_errors=True)
             folders[name].mkdir(parents=True, exist_ok=True)
+        remove_abandoned_writes(folders["queue"])

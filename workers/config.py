@@ -31,6 +31,8 @@ REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages
 REDIS_IDLE_POLL_SECONDS = 0.05  # longest pause of an idle worker between two pops
 # kombu's Redis transport with an atomic pop: a SIGKILLed worker cannot lose a taken message
 REDIS_TRANSPORT = "workers.brokers.redis:Transport"
+# kombu's filesystem transport with whole-file writes: a poll never reads half a message
+FILESYSTEM_TRANSPORT = "workers.brokers.filesystem:Transport"
 
 
 def embedded_folders(settings: Settings) -> dict[str, Path]:
@@ -120,6 +122,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     if broker.startswith(("redis://", "rediss://")):
         config["broker_transport"] = REDIS_TRANSPORT
+    if broker.startswith("filesystem://"):
+        config["broker_transport"] = FILESYSTEM_TRANSPORT
     if broker.startswith("rediss://"):
         # kombu only infers TLS from the scheme of its own transport, and then without
         # certificate checks; ours is named explicitly, so TLS is set here, verified

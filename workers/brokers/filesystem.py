@@ -1,0 +1,128 @@
+"""kombu's filesystem transport (the embedded broker), except that no reader sees half a message.
+
+Stock kombu creates a message file under its final ``.msg`` name and only then writes it, and
+a consumer takes the file (moves it away), reads it and parses it without waiting for the
+writer. A poll that lands between the two reads an empty or partial file: the consumer raises
+``JSONDecodeError`` and the message, already taken, is gone. Here a message is written under a
+hidden temporary name and renamed into place, so a ``.msg`` file is always whole; and a file
+that still does not parse (a stock kombu producer caught mid-write) is put back for the next
+poll, or, once older than `UNFINISHED_GRACE_SECONDS`, set aside in ``rejected/`` beside the
+processed folder, with an error in the log, instead of breaking the consumer. A message is
+taken by renaming it into the processed folder (stock kombu moves it to the system's temporary
+folder, a copy when that is another file system), so exactly one consumer wins.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from kombu.log import get_logger
+from kombu.transport import filesystem as kombu_filesystem
+from kombu.utils.encoding import bytes_to_str, str_to_bytes
+from kombu.utils.json import dumps, loads
+
+logger = get_logger(__name__)
+UNFINISHED_GRACE_SECONDS = 10.0  # a stock writer finishes in one write call; this is lavish
+TEMPORARY_PREFIX = ".incoming-"  # no queue's file name pattern matches it (nor "*.msg")
+REJECTED_FOLDER = "rejected"  # beside the processed folder, which a worker clears at start
+
+
+class Channel(kombu_filesystem.Channel):
+    # kombu's own classes disagree on the name of the message argument (payload / message)
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        folder = Path(self.data_folder_out)
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        temporary = folder / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+        try:
+            temporary.write_bytes(str_to_bytes(dumps(payload)))
+            os.replace(temporary, folder / name)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise kombu_filesystem.ChannelError(
+                f"cannot add a message to {folder}: {error.strerror}"
+            ) from None
+
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        folder, taken_folder = Path(self.data_folder_in), Path(self.processed_folder)
+        wanted = f"{queue}.msg"
+        for name in sorted(os.listdir(folder)):
+            if name.partition(".")[2] != wanted:
+                continue
+            if not self._take(folder / name, taken_folder / name):
+                continue  # another consumer took it first
+            message = self._read_taken(folder / name, taken_folder / name)
+            if message is not None:
+                return message
+        raise Empty()
+
+    def _take(self, queued: Path, taken: Path) -> bool:
+        """Rename the file into the processed folder: False if another consumer was first."""
+        for _ in range(2):
+            try:
+                os.rename(queued, taken)
+                return True
+            except FileNotFoundError:
+                if not queued.exists():
+                    return False
+                taken.parent.mkdir(parents=True, exist_ok=True)  # removed or never made
+            except OSError as error:
+                raise kombu_filesystem.ChannelError(
+                    f"cannot move message file {queued.name} to {taken.parent}: {error.strerror}"
+                ) from None
+        raise kombu_filesystem.ChannelError(f"cannot move message file {queued} to {taken}")
+
+    def _read_taken(self, queued: Path, taken: Path) -> Any | None:
+        """The message in a file just taken; None when it is not whole (put back, or set
+        aside when too old to be still being written)."""
+        try:
+            raw = taken.read_bytes()
+            age = time.time() - taken.stat().st_mtime
+        except OSError as error:
+            raise kombu_filesystem.ChannelError(
+                f"cannot read message file {taken}: {error.strerror}"
+            ) from None
+        try:
+            message = loads(bytes_to_str(raw))
+        except ValueError:
+            message = None
+        if isinstance(message, dict):
+            if not self.store_processed:
+                taken.unlink(missing_ok=True)
+            return message
+        if age < UNFINISHED_GRACE_SECONDS:
+            os.rename(taken, queued)  # a writer is still at it: read it at the next poll
+            return None
+        rejected = taken.parent.parent / REJECTED_FOLDER
+        rejected.mkdir(parents=True, exist_ok=True)
+        os.replace(taken, rejected / taken.name)
+        logger.error(
+            "message file %s is not a kombu message (%d bytes, %.0f s old): moved to %s",
+            taken.name,
+            len(raw),
+            age,
+            rejected,
+        )
+        return None
+
+
+class Transport(kombu_filesystem.Transport):
+    Channel = Channel
+
+
+def remove_abandoned_writes(folder: Path) -> int:
+    """Delete the temporary files of producers killed mid-send (older than the grace period,
+    so a send in progress is left alone); returns how many went."""
+    removed = 0
+    for path in folder.glob(f"{TEMPORARY_PREFIX}*"):
+        try:
+            if time.time() - path.stat().st_mtime > UNFINISHED_GRACE_SECONDS:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # its producer finished (renamed it) meanwhile
+    return removed
