@@ -183,3 +183,35 @@ def test_concurrent_senders_and_takers_deliver_each_message_once(home: Path) -> 
         process.join(timeout=30)
     assert sorted(received) == sorted(list(range(count)) * senders)
     assert not list(queue_folder(home).glob(f"{TEMPORARY_PREFIX}*"))
+
+
+def _bind_again_and_again(home: Path, stop: Any) -> None:
+    with connect(home) as connection:
+        channel = connection.default_channel
+        table = channel._exchange_file("jobs")
+        while not stop.is_set():
+            table.unlink(missing_ok=True)
+            channel._queue_bind("jobs", "jobs", None, "jobs")
+
+
+def test_a_sender_never_reads_an_exchange_file_being_created(home: Path) -> None:
+    """kombu's own transport fails this ~100 times in 3 s on the development machine."""
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    binder = context.Process(target=_bind_again_and_again, args=(home, stop))
+    failures, reads = [], 0
+    with connect(home) as connection:
+        channel = connection.default_channel
+        binder.start()
+        try:
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                try:
+                    channel.get_table("jobs")
+                    reads += 1
+                except ValueError as error:
+                    failures.append(error)
+        finally:
+            stop.set()
+            binder.join(timeout=30)
+    assert reads > 1000 and not failures

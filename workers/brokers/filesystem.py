@@ -4,10 +4,11 @@ Stock kombu creates a message file under its final ``.msg`` name and only then w
 a consumer takes the file (moves it away), reads it and parses it without waiting for the
 writer. A poll that lands between the two reads an empty or partial file: the consumer raises
 ``JSONDecodeError`` and the message, already taken, is gone. Here a message is written under a
-hidden temporary name and renamed into place, so a ``.msg`` file is always whole; and a file
-that still does not parse (a stock kombu producer caught mid-write) is put back for the next
-poll, or, once older than `UNFINISHED_GRACE_SECONDS`, set aside in ``rejected/`` beside the
-processed folder, with an error in the log, instead of breaking the consumer. A message is
+hidden temporary name and renamed into place, so a ``.msg`` file is always whole (so is a new
+exchange file, which kombu also creates empty before writing it); and a file that still does
+not parse (a stock kombu producer caught mid-write) is put back for the next poll, or, once
+older than `UNFINISHED_GRACE_SECONDS`, set aside in ``rejected/`` beside the processed
+folder, with an error in the log, instead of breaking the consumer. A message is
 taken by renaming it into the processed folder (stock kombu moves it to the system's temporary
 folder, a copy when that is another file system), so exactly one consumer wins.
 """
@@ -46,6 +47,27 @@ class Channel(kombu_filesystem.Channel):
             raise kombu_filesystem.ChannelError(
                 f"cannot add a message to {folder}: {error.strerror}"
             ) from None
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        """kombu creates a missing exchange file empty and then writes it, and a sender
+        reading the table in between fails to parse it; here the file appears holding an
+        empty table, and kombu's own update (under its lock) adds the binding."""
+        table = self._exchange_file(exchange)
+        self.control_folder.mkdir(parents=True, exist_ok=True)
+        if not table.exists():
+            temporary = table.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}")
+            try:
+                temporary.write_bytes(str_to_bytes(dumps([])))
+                os.link(temporary, table)  # fails if another binder created it meanwhile
+            except FileExistsError:
+                pass
+            except OSError as error:
+                raise kombu_filesystem.ChannelError(
+                    f"cannot create {table}: {error.strerror}"
+                ) from None
+            finally:
+                temporary.unlink(missing_ok=True)
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         folder, taken_folder = Path(self.data_folder_in), Path(self.processed_folder)
