@@ -116,12 +116,17 @@ class Channel(kombu_filesystem.Channel):
             if not self.store_processed:
                 taken.unlink(missing_ok=True)
             return message
-        if age < UNFINISHED_GRACE_SECONDS:
-            os.rename(taken, queued)  # a writer is still at it: read it at the next poll
-            return None
         rejected = taken.parent.parent / REJECTED_FOLDER
-        rejected.mkdir(parents=True, exist_ok=True)
-        os.replace(taken, rejected / taken.name)
+        try:
+            if age < UNFINISHED_GRACE_SECONDS:
+                os.rename(taken, queued)  # a writer is still at it: read it at the next poll
+                return None
+            rejected.mkdir(parents=True, exist_ok=True)
+            os.replace(taken, rejected / taken.name)
+        except OSError as error:
+            raise kombu_filesystem.ChannelError(
+                f"cannot put back or set aside message file {taken}: {error.strerror}"
+            ) from None
         logger.error(
             "message file %s is not a kombu message (%d bytes, %.0f s old): moved to %s",
             taken.name,
