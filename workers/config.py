@@ -37,7 +37,12 @@ FILESYSTEM_TRANSPORT = "workers.brokers.filesystem:Transport"
 
 def embedded_folders(settings: Settings) -> dict[str, Path]:
     root = settings.broker_folder
-    return {"queue": root / "queue", "processed": root / "processed", "control": root / "control"}
+    return {
+        "queue": root / "queue",
+        "processed": root / "processed",
+        "control": root / "control",
+        "rejected": root / "rejected",  # unreadable message files, kept for a look
+    }
 
 
 def prepare_embedded_broker(settings: Settings) -> None:
@@ -73,6 +78,7 @@ def transport_options(settings: Settings, broker: str) -> dict[str, Any]:
             "processed_folder": str(folders["processed"]),
             "store_processed": False,
             "control_folder": str(folders["control"]),
+            "rejected_folder": str(folders["rejected"]),
             "polling_interval": EMBEDDED_POLL_SECONDS,
         }
     if broker.startswith(("redis://", "rediss://")):

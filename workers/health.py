@@ -8,9 +8,8 @@ from typing import Any
 from storage.errors import PersistenceError
 from storage.settings import Settings
 from storage.sql.database import Database
-from workers.brokers.redis import Channel
 from workers.config import broker_and_backend, display_url
-from workers.queues import queue_depth, undeliverable_count
+from workers.queues import queue_depth, set_aside
 
 
 def _broker(settings: Settings) -> dict[str, Any]:
@@ -25,9 +24,9 @@ def _broker(settings: Settings) -> dict[str, Any]:
         ) as connection:
             connection.ensure_connection(max_retries=1)
         detail = f"{display_url(broker)} reachable, {queue_depth(settings)} queued"
-        aside = undeliverable_count(settings)
+        aside, where = set_aside(settings)
         if aside:
-            detail += f", {aside} malformed message(s) set aside in {Channel.undeliverable_key}"
+            detail += f", {aside} malformed message(s) set aside in {where}"
         return {"ok": True, "detail": detail}
     except Exception as error:
         return {"ok": False, "detail": f"{display_url(broker)}: {error}"}

@@ -21,14 +21,17 @@ def queue_depth(settings: Settings) -> int:
     return -1
 
 
-def undeliverable_count(settings: Settings) -> int:
-    """Messages the Redis transport set aside because they were not kombu envelopes."""
+def set_aside(settings: Settings) -> tuple[int, str]:
+    """How many unreadable messages the broker's transport set aside, and where they are."""
     broker, _ = broker_and_backend(settings)
-    if not broker.startswith(("redis://", "rediss://")):
-        return 0
-    from workers.brokers.redis import Channel
+    if broker.startswith("filesystem://"):
+        folder = embedded_folders(settings)["rejected"]
+        return (sum(1 for _ in folder.iterdir()) if folder.exists() else 0), str(folder)
+    if broker.startswith(("redis://", "rediss://")):
+        from workers.brokers.redis import Channel
 
-    return _list_lengths(broker, [Channel.undeliverable_key])
+        return _list_lengths(broker, [Channel.undeliverable_key]), Channel.undeliverable_key
+    return 0, ""
 
 
 def _list_lengths(broker: str, keys: Sequence[str]) -> int:

@@ -21,7 +21,6 @@ from kombu import Connection
 from storage.settings import Settings
 from workers.app import create_app
 from workers.brokers.filesystem import (
-    REJECTED_FOLDER,
     TEMPORARY_PREFIX,
     UNFINISHED_GRACE_SECONDS,
     Channel,
@@ -29,6 +28,7 @@ from workers.brokers.filesystem import (
 )
 from workers.client import TrainlogClient
 from workers.config import FILESYSTEM_TRANSPORT, embedded_folders, transport_options
+from workers.health import check_all
 
 STOCK = "kombu.transport.filesystem:Transport"
 
@@ -111,11 +111,13 @@ def test_a_file_that_never_becomes_a_message_is_set_aside(
     channel._put("jobs", {"body": "next"})
     with caplog.at_level(logging.ERROR):
         assert channel._get("jobs") == {"body": "next"}
-    rejected = queue_folder(home).parent / REJECTED_FOLDER / broken.name
+    rejected = embedded_folders(Settings.for_home(home))["rejected"] / broken.name
     assert rejected.read_text() == '{"body": "cut off'
     assert broken.name in caplog.text
     with pytest.raises(Empty):
         channel._get("jobs")
+    broker = check_all(Settings.for_home(home))["broker"]
+    assert broker["ok"] and "1 malformed message(s) set aside" in broker["detail"]
 
 
 def test_a_send_leaves_no_partial_or_temporary_file(home: Path, channel: Any) -> None:
