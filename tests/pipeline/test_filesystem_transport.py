@@ -56,9 +56,11 @@ def queue_folder(home: Path) -> Path:
     return embedded_folders(Settings.for_home(home))["queue"]
 
 
-def message_file(home: Path, queue: str = "jobs") -> Path:
-    """An empty message file, as stock kombu leaves it between creating and writing it."""
-    path = queue_folder(home) / f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+def message_file(home: Path, queue: str = "jobs", age: float = 0) -> Path:
+    """An empty message file, named as stock kombu names it, as it leaves it between creating
+    and writing it."""
+    sent = round((time.monotonic() - age) * 1000)
+    path = queue_folder(home) / f"{sent}_{uuid.uuid4()}.{queue}.msg"
     path.touch()
     return path
 
@@ -104,18 +106,22 @@ def test_the_embedded_worker_app_and_the_client_use_this_transport(home: Path) -
 def test_a_file_that_never_becomes_a_message_is_set_aside(
     home: Path, channel: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = message_file(home)
+    broken = message_file(home, age=UNFINISHED_GRACE_SECONDS + 5)
     broken.write_text('{"body": "cut off')
     stale = time.time() - UNFINISHED_GRACE_SECONDS - 5
     os.utime(broken, (stale, stale))
     channel._put("jobs", {"body": "next"})
+    delivered = []
     with caplog.at_level(logging.ERROR):
-        assert channel._get("jobs") == {"body": "next"}
+        while True:
+            try:
+                delivered.append(channel._get("jobs"))
+            except Empty:
+                break
+    assert delivered == [{"body": "next"}]
     rejected = embedded_folders(Settings.for_home(home))["rejected"] / broken.name
     assert rejected.read_text() == '{"body": "cut off'
     assert broken.name in caplog.text
-    with pytest.raises(Empty):
-        channel._get("jobs")
     broker = check_all(Settings.for_home(home))["broker"]
     assert broker["ok"] and "1 malformed message(s) set aside" in broker["detail"]
 
