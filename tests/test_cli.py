@@ -4,7 +4,10 @@ exit code, never a traceback; doctor reports the embedded default as healthy."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,35 @@ def test_import_sessions_exits_1_when_a_file_is_refused(run, tmp_path: Path) -> 
     result = run("import-sessions", "batch", "--json")
     assert result.exit_code == 1
     assert "broken.json" in result.output and "not valid JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["enqueue", "ping"], 2),
+        (["doctor"], 1),
+        (["demo", "--months", "1"], 2),
+        (["worker"], 2),
+        (["beat"], 2),
+        (["flower"], 2),
+    ],
+)
+def test_a_broker_folder_that_cannot_be_made_is_named(
+    tmp_path: Path, args: list[str], code: int
+) -> None:
+    """In a subprocess: `worker`, `beat` and `flower` become Celery once the check passes."""
+    home = tmp_path / "home"
+    (home / "broker").mkdir(parents=True)
+    (home / "broker" / "queue").write_text("a file where the queue folder goes")
+    environment = {**os.environ, "TRAINLOG_HOME": str(home), "TRAINLOG_FLOWER_PASSWORD": "pw"}
+    environment.pop("TRAINLOG_BROKER_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    assert done.returncode == code, done.stdout + done.stderr
+    assert f"{home / 'broker' / 'queue'}: File exists" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

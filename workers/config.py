@@ -9,6 +9,7 @@ from typing import Any
 from kombu import Queue
 
 from beat_schedule import build_beat_schedule
+from storage.errors import ConfigurationError
 from storage.settings import Settings
 
 QUEUES = ("default", "metrics", "maintenance")
@@ -50,7 +51,14 @@ def prepare_embedded_broker(settings: Settings) -> None:
     for a Redis broker. Producers and workers both call it: either may run first."""
     if settings.broker_is_embedded:
         for folder in embedded_folders(settings).values():
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigurationError(
+                    f"cannot create the embedded broker's folder {folder}: {error.strerror} "
+                    "(set TRAINLOG_HOME to a writable folder, or TRAINLOG_BROKER_URL)",
+                    path=str(folder),
+                ) from None
 
 
 def display_url(url: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from storage.errors import PersistenceError
 from storage.settings import Settings
 from storage.sql.database import Database
-from workers.config import broker_and_backend, display_url
+from workers.config import broker_and_backend, display_url, prepare_embedded_broker
 from workers.queues import queue_depth, set_aside
 
 
@@ -19,6 +19,7 @@ def _broker(settings: Settings) -> dict[str, Any]:
     from workers.config import transport_options
 
     try:
+        prepare_embedded_broker(settings)  # the embedded broker's "server" is its folders
         with Connection(
             broker, transport_options=transport_options(settings, broker), connect_timeout=3
         ) as connection:

@@ -9,10 +9,13 @@ from pathlib import Path
 import click
 
 from workers.cli.base import EXIT_USAGE, emit, handled, main, settings_from
-from workers.config import CONSUMED_QUEUES
+from workers.config import CONSUMED_QUEUES, prepare_embedded_broker
 
 
-def _celery(args: list[str]) -> None:
+def _celery(ctx: click.Context, args: list[str]) -> None:
+    """Become `celery -A workers.app ...`, once what a clear message can report here is known
+    good (inside Celery a bad folder is a traceback)."""
+    prepare_embedded_broker(settings_from(ctx))
     os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", *args])
 
 
@@ -20,9 +23,14 @@ def _celery(args: list[str]) -> None:
 @click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
+@click.pass_context
+@handled
+def worker(
+    ctx: click.Context, concurrency: int, loglevel: str, celery_args: tuple[str, ...]
+) -> None:
     """Start a worker on all queues (extra arguments go to `celery worker`)."""
     _celery(
+        ctx,
         [
             "worker",
             "-l",
@@ -32,22 +40,25 @@ def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> Non
             "-Q",
             ",".join(CONSUMED_QUEUES),
             *celery_args,
-        ]
+        ],
     )
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def beat(loglevel: str, celery_args: tuple[str, ...]) -> None:
+@click.pass_context
+@handled
+def beat(ctx: click.Context, loglevel: str, celery_args: tuple[str, ...]) -> None:
     """Start THE beat scheduler. Run exactly one per deployment, or periodic jobs run twice."""
-    _celery(["beat", "-l", loglevel, *celery_args])
+    _celery(ctx, ["beat", "-l", loglevel, *celery_args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
+@handled
 def flower(ctx: click.Context, port: int, celery_args: tuple[str, ...]) -> None:
     """Start Flower with basic auth (TRAINLOG_FLOWER_USER / TRAINLOG_FLOWER_PASSWORD)."""
     settings = settings_from(ctx)
@@ -57,12 +68,13 @@ def flower(ctx: click.Context, port: int, celery_args: tuple[str, ...]) -> None:
         )
         sys.exit(EXIT_USAGE)
     _celery(
+        ctx,
         [
             "flower",
             f"--port={port}",
             f"--basic-auth={settings.flower_user}:{settings.flower_password}",
             *celery_args,
-        ]
+        ],
     )
 
 
