@@ -13,8 +13,8 @@ from workers.config import CONSUMED_QUEUES, prepare_embedded_broker
 
 
 def _celery(ctx: click.Context, args: list[str]) -> None:
-    """Become `celery -A workers.app ...`, once what a clear message can report here is known
-    good (inside Celery a bad folder is a traceback)."""
+    """Become `celery -A workers.app ...`, after checking here what Celery would report as a
+    traceback (the embedded broker's folders)."""
     prepare_embedded_broker(settings_from(ctx))
     os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", *args])
 
