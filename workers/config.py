@@ -11,6 +11,7 @@ from kombu import Queue
 from beat_schedule import build_beat_schedule
 from storage.errors import ConfigurationError
 from storage.settings import Settings
+from workers.brokers.filesystem import REJECTED_FOLDER
 
 QUEUES = ("default", "metrics", "maintenance")
 # A producer that knows nothing of our routing (plain Celery().send_task) sends to Celery's own
@@ -34,6 +35,11 @@ REDIS_IDLE_POLL_SECONDS = 0.05  # longest pause of an idle worker between two po
 REDIS_TRANSPORT = "workers.brokers.redis:Transport"
 # kombu's filesystem transport with whole-file writes: a poll never reads half a message
 FILESYSTEM_TRANSPORT = "workers.brokers.filesystem:Transport"
+TRANSPORTS = {
+    "redis": REDIS_TRANSPORT,
+    "rediss": REDIS_TRANSPORT,
+    "filesystem": FILESYSTEM_TRANSPORT,
+}
 
 
 def embedded_folders(settings: Settings) -> dict[str, Path]:
@@ -42,7 +48,7 @@ def embedded_folders(settings: Settings) -> dict[str, Path]:
         "queue": root / "queue",
         "processed": root / "processed",
         "control": root / "control",
-        "rejected": root / "rejected",  # unreadable message files, kept for a look
+        "rejected": root / REJECTED_FOLDER,  # unreadable message files, kept for a look
     }
 
 
@@ -134,10 +140,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.home / "celerybeat-schedule"),
         "worker_hijack_root_logger": False,
     }
-    if broker.startswith(("redis://", "rediss://")):
-        config["broker_transport"] = REDIS_TRANSPORT
-    if broker.startswith("filesystem://"):
-        config["broker_transport"] = FILESYSTEM_TRANSPORT
+    scheme = broker.partition("://")[0]
+    if scheme in TRANSPORTS:
+        config["broker_transport"] = TRANSPORTS[scheme]
     if broker.startswith("rediss://"):
         # kombu only infers TLS from the scheme of its own transport, and then without
         # certificate checks; ours is named explicitly, so TLS is set here, verified

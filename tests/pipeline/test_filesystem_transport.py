@@ -27,7 +27,12 @@ from workers.brokers.filesystem import (
     remove_abandoned_writes,
 )
 from workers.client import TrainlogClient
-from workers.config import FILESYSTEM_TRANSPORT, embedded_folders, transport_options
+from workers.config import (
+    FILESYSTEM_TRANSPORT,
+    embedded_folders,
+    prepare_embedded_broker,
+    transport_options,
+)
 from workers.health import check_all
 
 STOCK = "kombu.transport.filesystem:Transport"
@@ -35,8 +40,7 @@ STOCK = "kombu.transport.filesystem:Transport"
 
 def connect(home: Path, transport: str = FILESYSTEM_TRANSPORT) -> Connection:
     settings = Settings.for_home(home)
-    for folder in embedded_folders(settings).values():
-        folder.mkdir(parents=True, exist_ok=True)
+    prepare_embedded_broker(settings)
     options = transport_options(settings, "filesystem://")
     return Connection("filesystem://", transport=transport, transport_options=options)
 

@@ -7,8 +7,8 @@ writer. A poll that lands between the two reads an empty or partial file: the co
 hidden temporary name and renamed into place, so a ``.msg`` file is always whole (so is a new
 exchange file, which kombu also creates empty before writing it); and a file that still does
 not parse (a stock kombu producer caught mid-write) is put back for the next poll, or, once
-older than `UNFINISHED_GRACE_SECONDS`, set aside in the ``rejected_folder`` (default: beside
-the processed folder), with an error in the log, instead of breaking the consumer. A message is
+older than `UNFINISHED_GRACE_SECONDS`, set aside in the ``rejected_folder``, with an error in
+the log, instead of breaking the consumer. A message is
 taken by renaming it into the processed folder (stock kombu moves it to the system's temporary
 folder, a copy when that is another file system), so exactly one consumer wins.
 """
@@ -30,8 +30,9 @@ from kombu.utils.json import dumps, loads
 logger = get_logger(__name__)
 UNFINISHED_GRACE_SECONDS = 10.0  # a stock writer finishes in one write call; this is lavish
 TEMPORARY_PREFIX = ".incoming-"  # no queue's file name pattern matches it (nor "*.msg")
-# where unreadable files go, unless the `rejected_folder` transport option says otherwise
-REJECTED_FOLDER = "rejected"  # beside the processed folder, which a worker clears at start
+# where unreadable files go unless the `rejected_folder` option says (kombu's folders default
+# to relative names too); not in the processed folder, which a worker clears at start
+REJECTED_FOLDER = "rejected"
 
 
 class Channel(kombu_filesystem.Channel):
@@ -117,9 +118,7 @@ class Channel(kombu_filesystem.Channel):
             if not self.store_processed:
                 taken.unlink(missing_ok=True)
             return message
-        rejected = Path(
-            self.transport_options.get("rejected_folder", taken.parent.parent / REJECTED_FOLDER)
-        )
+        rejected = Path(self.transport_options.get("rejected_folder", REJECTED_FOLDER))
         try:
             if age < UNFINISHED_GRACE_SECONDS:
                 os.rename(taken, queued)  # a writer is still at it: read it at the next poll
