@@ -188,12 +188,17 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
         checked += 1
         session = stores.sessions.load(stored.session_id)
         assert session is not None
-        path = folder / export_name(session)
-        known.add(path.name)
+        known.add(export_name(session))
         updated[stored.session_id] = stored.updated_at
+        try:
+            path = export_path(folder, session)
+        except ValidationError as error:  # a link out of the folder: skip it, repair the rest
+            skipped = f"skipped: {error.message}"
+            repaired.append({"sessionId": stored.session_id, "action": skipped})
+            continue
         action = _file_state(path, stored.payload_hash)
         if action:
-            write_export(folder, session)
+            write_export(folder, session, path=path)
             repaired.append({"sessionId": stored.session_id, "action": action})
     for path in sorted(folder.glob("training_session_*.json")):
         if path.name in known:

@@ -162,6 +162,29 @@ def test_a_link_to_a_file_outside_the_folder_is_refused(
     assert stores.sessions.count() == 0
 
 
+def test_reconcile_skips_a_saved_sessions_file_replaced_by_a_link_out_of_the_folder(
+    stores: Stores, tmp_path: Path
+) -> None:
+    """The link is neither read nor written through, and the other sessions still get their
+    repair: one planted link must not stop the hourly reconcile."""
+    linked = sessions.save_session(stores, session_payload(8))
+    other = sessions.save_session(stores, session_payload(9))
+    outside = tmp_path / "not-an-export.txt"
+    outside.write_text("private\n")
+    Path(linked.json_path).unlink()
+    Path(linked.json_path).symlink_to(outside)
+    Path(other.json_path).unlink()
+    result = sessions.reconcile_exports(stores)
+    by_session = {r["sessionId"]: r["action"] for r in result["repaired"]}
+    assert by_session[other.session_id] == "recreated" and Path(other.json_path).exists()
+    assert (
+        by_session[linked.session_id].startswith("skipped")
+        and "outside" in by_session[linked.session_id]
+    )
+    assert len(result["repaired"]) == 2  # the link is not also taken for an unknown file
+    assert outside.read_text() == "private\n" and Path(linked.json_path).is_symlink()
+
+
 def test_export_unknown_or_bad_id(stores: Stores) -> None:
     with pytest.raises(ValidationError):
         sessions.export_session_json(stores, "../x")
