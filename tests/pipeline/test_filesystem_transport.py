@@ -96,6 +96,30 @@ def test_a_message_caught_mid_write_is_taken_at_the_next_poll(home: Path, transp
         assert not path.exists()
 
 
+@pytest.mark.parametrize(
+    "transport",
+    [
+        FILESYSTEM_TRANSPORT,
+        pytest.param(
+            STOCK,
+            marks=pytest.mark.xfail(
+                strict=True, reason="kombu serves message names in text order: 10000 < 9999"
+            ),
+        ),
+    ],
+    ids=["trainlog", "kombu-stock"],
+)
+def test_messages_are_served_oldest_first_when_the_clock_gains_a_digit(
+    home: Path, transport: str
+) -> None:
+    with connect(home, transport) as connection:
+        for sent in (99_999, 100_000, 100_001, 9_999, 10_000):
+            name = f"{sent}_{uuid.uuid4()}.jobs.msg"
+            (queue_folder(home) / name).write_text(json.dumps({"body": sent}))
+        served = [connection.default_channel._get("jobs")["body"] for _ in range(5)]
+        assert served == [9_999, 10_000, 99_999, 100_000, 100_001]
+
+
 def test_the_embedded_worker_app_and_the_client_use_this_transport(home: Path) -> None:
     settings = Settings.for_home(home)
     client = TrainlogClient(settings)
