@@ -40,6 +40,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "ctl_days": (42.0, "chronic training load time constant in days"),
     "atl_days": (7.0, "acute training load time constant in days"),
     "max_payload_bytes": (1_000_000, "largest accepted session payload, in bytes of JSON"),
+    "catalog_refresh": (
+        60,
+        "seconds a process reuses the exercise catalog it read to fill empty muscle groups: "
+        "a seed update or a user's catalog edit reaches every worker within this (0 = always read)",
+    ),
     "flower_user": ("admin", "Flower basic-auth user"),
     "flower_password": (None, "Flower basic-auth password; Flower refuses to start without one"),
     "table_backends": ("", "overrides of table placement, e.g. 'activities=sql,goals=sql'"),
@@ -70,6 +75,7 @@ class Settings:
     ctl_days: float = 42.0
     atl_days: float = 7.0
     max_payload_bytes: int = 1_000_000
+    catalog_refresh: int = 60
     flower_user: str = "admin"
     flower_password: str | None = None
     table_backends: Mapping[str, str] = field(default_factory=dict)

@@ -37,11 +37,11 @@ class Stores:
 
     @cached_property
     def muscle_lookup(self) -> Callable[[str], list[str]]:
-        """Exercise name -> target muscle groups from the catalog (imported on first use)."""
-        from storage.seeds.sync import muscle_groups
+        """Exercise name -> target muscle groups from the catalog (imported on first use),
+        read again every `catalog_refresh` seconds."""
+        from storage.seeds.catalog import CatalogLookup
 
-        catalog = muscle_groups(self.database)
-        return lambda name: list(catalog.get(name.strip().lower(), []))
+        return CatalogLookup(self.database, self.settings.catalog_refresh)
 
     def backend_of(self, name: str) -> str:
         return self.settings.backend_for(name, get_table(name).backend)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from storage import migrations
 from storage.errors import SeedDataError
 from storage.seeds.bundle import DATASETS, load_bundle
+from storage.seeds.catalog import CatalogLookup
 from storage.seeds.sync import import_status, sync_seeds
 from storage.settings import Settings
 from storage.sql.database import Database
@@ -145,4 +146,54 @@ def test_export_fills_empty_muscle_groups_from_catalog(settings: Settings) -> No
     assert rdl["targetMuscleGroups"] == ["hamstrings", "glutes", "lower back"]
     squat = next(e for e in document["exercises"] if e["Name"] == "Back Squat")
     assert squat["targetMuscleGroups"] == ["quadriceps", "glutes"]  # given ones are kept
+    stores.close()
+
+
+def rdl_groups(stores: Stores, n: int) -> list[str]:
+    saved = sessions.save_session(stores, session_payload(n))
+    document = stores.sessions.load(saved.session_id).document()
+    return next(e for e in document["exercises"] if e["Name"] == "Romanian Deadlift")[
+        "targetMuscleGroups"
+    ]
+
+
+def edit_rdl(settings: Settings, groups: list[str]) -> None:
+    """A catalog edit made by another process (a worker's upsert_rows job, say)."""
+    rows.upsert_rows(
+        Stores(settings),
+        "exercise_catalog",
+        [
+            {
+                "exerciseId": "romanian-deadlift",
+                "name": "Romanian Deadlift",
+                "targetMuscleGroups": groups,
+                "category": "hinge",
+                "equipment": "barbell",
+                "active": True,
+            }
+        ],
+    )
+
+
+def test_a_catalog_edit_elsewhere_reaches_a_running_worker(settings: Settings) -> None:
+    worker = Stores(settings.with_(catalog_refresh=0))
+    worker.initialize()
+    assert rdl_groups(worker, 1) == ["hamstrings", "glutes", "lower back"]
+    edit_rdl(settings, ["hamstrings"])
+    assert rdl_groups(worker, 2) == ["hamstrings"]
+    worker.close()
+
+
+def test_the_catalog_is_read_again_once_older_than_the_refresh_age(settings: Settings) -> None:
+    stores = Stores(settings)
+    stores.initialize()
+    now = [1000.0]
+    lookup = CatalogLookup(stores.database, settings.catalog_refresh, clock=lambda: now[0])
+    assert lookup("romanian deadlift") == ["hamstrings", "glutes", "lower back"]
+    edit_rdl(settings, ["hamstrings"])
+    now[0] += settings.catalog_refresh - 1
+    assert lookup("Romanian Deadlift") == ["hamstrings", "glutes", "lower back"]  # still cached
+    now[0] += 1
+    assert lookup("ROMANIAN DEADLIFT ") == ["hamstrings"]
+    assert lookup("Unknown Lift") == []
     stores.close()

@@ -70,3 +70,19 @@ def test_a_sqlite_file_whose_folder_cannot_be_made_is_a_clear_error(tmp_path: Pa
     with pytest.raises(ConfigurationError) as caught:
         Database(f"sqlite:///{blocker / 'db' / 'trainlog.sqlite'}")
     assert str(blocker / "db") in str(caught.value)
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    """docs/configuration.md is what operators read: a new setting must appear there, and a
+    default there must be the one the code uses."""
+    text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")
+    }
+    for name, (default, _meaning) in DEFAULTS.items():
+        variable = f"`TRAINLOG_{name.upper()}`"
+        row = next((line for key, line in rows.items() if variable in key), None)
+        assert row is not None, f"{variable} is missing from docs/configuration.md"
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            assert f"`{shown}`" in row, f"{variable}: docs give another default"
