@@ -18,6 +18,7 @@ from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 from storage.values import OUTSIDE_YEARS, YEARS, shown
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+TIMESTAMP_LIKE = ("string", "empty", "datetime", "datetime64")  # pandas.api.types.infer_dtype
 
 
 def _fail(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, why: str) -> None:
@@ -30,6 +31,18 @@ def _fail(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, wh
         field=column.name,
         key=key,
     )
+
+
+def _without_numbers(series: pd.Series) -> pd.Series:
+    """Numbers blanked, so that they are refused as timestamps: pandas would read one as an
+    epoch count (deprecated, and in pandas 4 the rule) and 1700000000 would become 1970."""
+    if pd.api.types.infer_dtype(series, skipna=True) in TIMESTAMP_LIKE:
+        return series
+    values = series.to_numpy(dtype=object)
+    numbers = np.fromiter(
+        (isinstance(v, int | float | np.number | np.bool_) for v in values), bool, len(values)
+    )
+    return series.astype(object).where(~numbers, None)
 
 
 def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
@@ -89,7 +102,9 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
         formatted = text.where(ok, parsed.dt.strftime("%Y-%m-%d"))
         return formatted.astype(object).where(~missing, None)
     if kind is ColumnType.DATETIME:
-        parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+        parsed = pd.to_datetime(
+            _without_numbers(series), utc=True, format="ISO8601", errors="coerce"
+        )
         _check(
             table,
             frame,

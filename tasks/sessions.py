@@ -130,7 +130,13 @@ def allowed_import_folder(stores: Stores, folder: Any) -> Path:
             resolved = contained(root, base)
         except ValidationError:
             continue
-        if not resolved.is_dir():
+        try:
+            is_folder = resolved.is_dir()
+        except OSError as error:  # a name too long, say: no such folder can exist
+            raise ValidationError(
+                f"import folder {str(resolved)[:200]!r}: {error.strerror}", field="folder"
+            ) from None
+        if not is_folder:
             raise NotFound(f"import folder {resolved} does not exist", path=str(resolved))
         return resolved
     raise ValidationError(

@@ -21,7 +21,12 @@ def export_name(session: TrainingSession) -> str:
 
 def contained(folder: Path, candidate: Path) -> Path:
     """`candidate` resolved, or VALIDATION if it escapes `folder` (links and '..' included)."""
-    root, resolved = folder.resolve(), candidate.resolve()
+    try:
+        root, resolved = folder.resolve(), candidate.resolve()
+    except ValueError:  # a NUL character: no file system takes it
+        raise ValidationError(
+            f"{str(candidate)!r} is not a usable path", path=repr(str(candidate)), field="path"
+        ) from None
     if resolved != root and root not in resolved.parents:
         raise ValidationError(f"{candidate} is outside {folder}", path=str(candidate), field="path")
     return resolved

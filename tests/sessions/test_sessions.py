@@ -140,6 +140,9 @@ def test_import_folder_must_stay_inside_import_dir(stores: Stores, tmp_path: Pat
             sessions.import_sessions(stores, folder)
     with pytest.raises(NotFound):
         sessions.import_sessions(stores, "missing")
+    for unusable in ("bat\x00ch", "x" * 5000):  # a NUL; a name longer than any folder's
+        with pytest.raises(ValidationError):
+            sessions.import_sessions(stores, unusable)
 
 
 def test_a_link_to_a_file_outside_the_folder_is_refused(

@@ -187,11 +187,14 @@ def test_a_bulk_validation_error_shows_the_value_as_sent(repo_factory) -> None:
         ({"startTime": "0001-01-01T00:00:00+05:00"}, "startTime"),
         ({"startTime": "9999-12-31T23:59:59-05:00"}, "startTime"),
         ({"startTime": "1600-01-01T00:00:00Z"}, "startTime"),
+        ({"startTime": 1_700_000_000}, "startTime"),  # epoch seconds: not read as nanoseconds
+        ({"startTime": 1e308}, "startTime"),  # refused without a numpy warning in the log
         ({"durationSec": 1e300}, "durationSec"),
         ({"distanceM": 1e12}, "distanceM"),
     ],
 )
 @pytest.mark.parametrize("path", ["row", "frame"])
+@pytest.mark.filterwarnings("error")
 def test_implausible_activities_are_refused(
     repo_factory, change: dict, field: str, path: str
 ) -> None:
