@@ -67,6 +67,29 @@ def decode_text(series: pd.Series) -> pd.Series:
     return pd.Series(values, index=series.index, dtype=object)
 
 
+_STAMP_FORMATS = {
+    ColumnType.DATE: ("%Y-%m-%d", "a date (YYYY-MM-DD)"),
+    ColumnType.DATETIME: ("ISO8601", "an ISO-8601 timestamp"),
+}
+
+
+def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
+    """Every date or timestamp cell parses (a hand edit can leave '2026-03-'): a CORRUPT error
+    naming the cell, not a ValueError from whichever reader meets it first."""
+    pattern, what = _STAMP_FORMATS[column.type]
+    present = series.notna()
+    parsed = pd.to_datetime(series.where(present), utc=True, format=pattern, errors="coerce")
+    bad = present & parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CorruptFile(
+            f"{path}: column {column.name} of data row {row + 1} holds "
+            f"{series.iloc[row]!r}, not {what}",
+            path=str(path),
+            field=column.name,
+        )
+
+
 def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
     lowered = series.astype(object).where(series.notna(), "").astype(str).str.lower()
     bad = ~lowered.isin(["true", "false", ""])
@@ -159,7 +182,7 @@ def read_frame(
             encoding="utf-8",
             **_ROUND_TRIP,
         )
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (ValueError, csv.Error, pd.errors.ParserError, UnicodeDecodeError) as error:
         detail = str(error).splitlines()[0][:200]
         raise CorruptFile(
             f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
@@ -178,6 +201,8 @@ def read_frame(
             frame[name] = _bool_from_text(frame[name], path, name)
         elif dtypes[name] == "object":
             frame[name] = decode_text(frame[name])
+            if column is not None and column.type in _STAMP_FORMATS:
+                _check_stamps(frame[name], path, column)
     if not add_missing:
         return frame
     for column in table.all_columns:

@@ -182,6 +182,45 @@ def test_rows_under_a_damaged_header_are_refused_not_rewritten(tmp_path: Path) -
     assert storage.path(table).read_text() == damaged  # left for a person to repair
 
 
+@pytest.mark.parametrize(
+    "cell, column",
+    [("2026-03-", "startTime"), ("yesterday", "startTime"), ("2026-02-30T07:00:00Z", "updatedAt")],
+)
+def test_a_date_cell_that_does_not_parse_is_corrupt_and_named(
+    tmp_path: Path, cell: str, column: str
+) -> None:
+    """A hand-edited timestamp: every reader (rows, metrics, a write's merge) gets CORRUPT
+    naming the file, column and cell, and the file is left for a person to repair."""
+    storage, table = CsvStorage(tmp_path), get_table("activities")
+    month = storage.part_path(table, "2026-03")
+    month.parent.mkdir(parents=True)
+    cells = {"startTime": "2026-03-01T07:00:00Z", "updatedAt": "2026-03-01T08:00:00Z", column: cell}
+    damaged = (
+        "activityId,athleteId,startTime,sport,durationSec,updatedAt\n"
+        f"a1,ath,{cells['startTime']},run,3600,{cells['updatedAt']}\n"
+    )
+    month.write_text(damaged)
+    repo = CsvRepository(table, storage)
+    for read in (lambda: storage.read(table), lambda: repo.get("a1")):
+        with pytest.raises(CorruptFile) as caught:
+            read()
+        message = str(caught.value)
+        assert "activities/2026-03.csv" in message and column in message and cell in message
+    with pytest.raises(CorruptFile):
+        repo.upsert(
+            {"activityId": "a2", "athleteId": "ath", "startTime": "2026-03-01T09:00:00Z",
+             "sport": "run", "durationSec": 60}
+        )  # fmt: skip
+    assert month.read_text() == damaged
+
+
+def test_a_header_that_does_not_parse_as_csv_is_corrupt(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("goals")
+    storage.path(table).write_bytes(b"goalId,athl\reteId,title\ng1,a,t\n")
+    with pytest.raises(CorruptFile, match="goals"):
+        storage.read(table)
+
+
 def test_a_file_saved_by_a_spreadsheet_reads_and_takes_new_rows(tmp_path: Path) -> None:
     """Byte-order mark and CRLF line ends (Excel's 'CSV UTF-8'), in a whole table and in a
     month that new rows are appended to."""
