@@ -90,6 +90,20 @@ def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
         )
 
 
+def _check_required(frame: pd.DataFrame, path: Path, required: list[Column]) -> None:
+    """No row lacks a required value (every write checks it, so a gap is a damaged file: the
+    metrics would meet it as a NaT date)."""
+    for column in required:
+        empty = frame[column.name].isna().to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise CorruptFile(
+                f"{path}: data row {row + 1} has no {column.name}, which every row must have",
+                path=str(path),
+                field=column.name,
+            )
+
+
 def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
     lowered = series.astype(object).where(series.notna(), "").astype(str).str.lower()
     bad = ~lowered.isin(["true", "false", ""])
@@ -182,7 +196,8 @@ def read_frame(
             encoding="utf-8",
             **_ROUND_TRIP,
         )
-    except (ValueError, csv.Error, pd.errors.ParserError, UnicodeDecodeError) as error:
+    # TypeError: "1.5" in a whole-number column; OverflowError: a number beyond 64 bits
+    except (ValueError, TypeError, OverflowError, csv.Error, UnicodeDecodeError) as error:
         detail = str(error).splitlines()[0][:200]
         raise CorruptFile(
             f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
@@ -203,6 +218,7 @@ def read_frame(
             frame[name] = decode_text(frame[name])
             if column is not None and column.type in _STAMP_FORMATS:
                 _check_stamps(frame[name], path, column)
+    _check_required(frame, path, [c for c in table.all_columns if c.required and c.name in header])
     if not add_missing:
         return frame
     for column in table.all_columns:

@@ -156,11 +156,13 @@ def test_tokens_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(storage.lock_path(table).stat().st_mode) == 0o600
 
 
-def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", ["many", "1.5", "NaN", "9" * 22])
+def test_corrupt_file_is_a_clear_error(tmp_path: Path, count: str) -> None:
+    """A whole-number column holding text, a fraction or a number beyond 64 bits."""
     storage, table = CsvStorage(tmp_path), get_table("daily_metrics")
     storage.part_path(table, "2026-01").parent.mkdir(parents=True)
     storage.part_path(table, "2026-01").write_text(
-        "athleteId,date,activityCount\na,2026-01-01,many\n"
+        f"athleteId,date,activityCount\na,2026-01-01,{count}\n"
     )
     with pytest.raises(CorruptFile) as caught:
         storage.read(table)
@@ -212,6 +214,17 @@ def test_a_date_cell_that_does_not_parse_is_corrupt_and_named(
              "sport": "run", "durationSec": 60}
         )  # fmt: skip
     assert month.read_text() == damaged
+
+
+def test_a_row_missing_a_required_value_is_corrupt_and_named(tmp_path: Path) -> None:
+    """A threshold with no validFrom (a cell cleared by hand) stopped the nightly rollup with
+    'NaTType does not support strftime'."""
+    storage, table = CsvStorage(tmp_path), get_table("thresholds")
+    storage.path(table).write_text(
+        "thresholdId,athleteId,sport,validFrom,ftpW\nt1,ath,ride,2026-01-01,250\nt2,ath,run,,\n"
+    )
+    with pytest.raises(CorruptFile, match=r"thresholds\.csv: data row 2 has no validFrom"):
+        storage.read(table)
 
 
 def test_a_header_that_does_not_parse_as_csv_is_corrupt(tmp_path: Path) -> None:
