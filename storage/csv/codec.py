@@ -11,6 +11,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -88,6 +89,19 @@ def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
             path=str(path),
             field=column.name,
         )
+
+
+def _check_timezones(series: pd.Series, path: Path, column: Column) -> None:
+    """Every timezone cell names a zone: the metrics convert with it."""
+    for zone in series.dropna().unique():
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CorruptFile(
+                f"{path}: column {column.name} holds {zone!r}, not an IANA timezone",
+                path=str(path),
+                field=column.name,
+            ) from None
 
 
 def _check_required(frame: pd.DataFrame, path: Path, required: list[Column]) -> None:
@@ -218,6 +232,8 @@ def read_frame(
             frame[name] = decode_text(frame[name])
             if column is not None and column.type in _STAMP_FORMATS:
                 _check_stamps(frame[name], path, column)
+            if column is not None and column.timezone:
+                _check_timezones(frame[name], path, column)
     _check_required(frame, path, [c for c in table.all_columns if c.required and c.name in header])
     if not add_missing:
         return frame

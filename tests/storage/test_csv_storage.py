@@ -227,6 +227,14 @@ def test_a_row_missing_a_required_value_is_corrupt_and_named(tmp_path: Path) -> 
         storage.read(table)
 
 
+@pytest.mark.parametrize("zone", ["America", "../etc/passwd", "Mars/Olympus_Mons"])
+def test_a_timezone_cell_that_names_no_zone_is_corrupt(tmp_path: Path, zone: str) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("athlete")
+    storage.path(table).write_text(f"athleteId,name,timezone\nath,Ana,{zone}\n")
+    with pytest.raises(CorruptFile, match="not an IANA timezone"):
+        storage.read(table)
+
+
 def test_a_header_that_does_not_parse_as_csv_is_corrupt(tmp_path: Path) -> None:
     storage, table = CsvStorage(tmp_path), get_table("goals")
     storage.path(table).write_bytes(b"goalId,athl\reteId,title\ng1,a,t\n")
