@@ -11,11 +11,11 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
+from storage.csv.checks import check_cells
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
 
@@ -68,56 +68,6 @@ def decode_text(series: pd.Series) -> pd.Series:
     return pd.Series(values, index=series.index, dtype=object)
 
 
-_STAMP_FORMATS = {
-    ColumnType.DATE: ("%Y-%m-%d", "a date (YYYY-MM-DD)"),
-    ColumnType.DATETIME: ("ISO8601", "an ISO-8601 timestamp"),
-}
-
-
-def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
-    """Every date or timestamp cell parses (a hand edit can leave '2026-03-'): a CORRUPT error
-    naming the cell, not a ValueError from whichever reader meets it first."""
-    pattern, what = _STAMP_FORMATS[column.type]
-    present = series.notna()
-    parsed = pd.to_datetime(series.where(present), utc=True, format=pattern, errors="coerce")
-    bad = present & parsed.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CorruptFile(
-            f"{path}: column {column.name} of data row {row + 1} holds "
-            f"{series.iloc[row]!r}, not {what}",
-            path=str(path),
-            field=column.name,
-        )
-
-
-def _check_timezones(series: pd.Series, path: Path, column: Column) -> None:
-    """Every timezone cell names a zone: the metrics convert with it."""
-    for zone in series.dropna().unique():
-        try:
-            ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CorruptFile(
-                f"{path}: column {column.name} holds {zone!r}, not an IANA timezone",
-                path=str(path),
-                field=column.name,
-            ) from None
-
-
-def _check_required(frame: pd.DataFrame, path: Path, required: list[Column]) -> None:
-    """No row lacks a required value (every write checks it, so a gap is a damaged file: the
-    metrics would meet it as a NaT date)."""
-    for column in required:
-        empty = frame[column.name].isna().to_numpy()
-        if empty.any():
-            row = int(np.flatnonzero(empty)[0])
-            raise CorruptFile(
-                f"{path}: data row {row + 1} has no {column.name}, which every row must have",
-                path=str(path),
-                field=column.name,
-            )
-
-
 def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
     lowered = series.astype(object).where(series.notna(), "").astype(str).str.lower()
     bad = ~lowered.isin(["true", "false", ""])
@@ -130,13 +80,22 @@ def _bool_from_text(series: pd.Series, path: Path, name: str) -> pd.Series:
     return lowered.map({"true": True, "false": False, "": pd.NA}).astype("boolean")
 
 
-def header_names(raw: bytes) -> list[str]:
+def header_names(raw: bytes, path: Path, table: Table) -> list[str]:
     """Column names of the first line (a header never spans lines: names hold no newline)."""
-    first = raw.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
-    names = next(csv.reader([first]))
+    try:
+        first = raw.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+        names = next(csv.reader([first]))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise corrupt(path, table, str(error)) from None
     if len(set(names)) != len(names) or not all(names):
-        raise ValueError(f"header {first[:120]!r} repeats or leaves out a column name")
+        raise corrupt(path, table, f"header {first[:120]!r} repeats or leaves out a column name")
     return names
+
+
+def corrupt(path: Path, table: Table, detail: str) -> CorruptFile:
+    return CorruptFile(
+        f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
+    )
 
 
 def read_keys(path: Path, table: Table) -> pd.Index:
@@ -191,7 +150,7 @@ def read_frame(
     if not raw.strip():
         return empty_frame(table)
     try:
-        header = header_names(raw)
+        header = header_names(raw, path, table)
         known = {c.name: c for c in table.all_columns}
         dtypes = {
             n: (
@@ -211,18 +170,14 @@ def read_frame(
             **_ROUND_TRIP,
         )
     # TypeError: "1.5" in a whole-number column; OverflowError: a number beyond 64 bits
-    except (ValueError, TypeError, OverflowError, csv.Error, UnicodeDecodeError) as error:
-        detail = str(error).splitlines()[0][:200]
-        raise CorruptFile(
-            f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
-        ) from None
+    except (ValueError, TypeError, OverflowError, csv.Error) as error:
+        raise corrupt(path, table, str(error).splitlines()[0][:200]) from None
     missing_key = [name for name in table.key if name not in header]
     if missing_key and len(frame):  # rows without their key: a damaged header, not old data
-        raise CorruptFile(
-            f"{path} is not a valid {table.name} CSV: its header {header[:12]} has no "
-            f"{', '.join(missing_key)} column (the table's key)",
-            path=str(path),
-            table=table.name,
+        raise corrupt(
+            path,
+            table,
+            f"its header {header[:12]} has no {', '.join(missing_key)} column (the table's key)",
         )
     for name in header:
         column = known.get(name)
@@ -230,11 +185,7 @@ def read_frame(
             frame[name] = _bool_from_text(frame[name], path, name)
         elif dtypes[name] == "object":
             frame[name] = decode_text(frame[name])
-            if column is not None and column.type in _STAMP_FORMATS:
-                _check_stamps(frame[name], path, column)
-            if column is not None and column.timezone:
-                _check_timezones(frame[name], path, column)
-    _check_required(frame, path, [c for c in table.all_columns if c.required and c.name in header])
+    check_cells(frame, path, [known[name] for name in header if name in known])
     if not add_missing:
         return frame
     for column in table.all_columns:

@@ -222,7 +222,7 @@ class CsvStorage:
         if part == WHOLE or not path.exists():
             return False
         with open(path, "rb") as handle:
-            header = header_names(handle.readline())
+            header = header_names(handle.readline(), path, table)
         if set(table.headers) - set(header):
             return False
         if not key_decides_part(table):

@@ -40,10 +40,14 @@ def cell_to_frame(kind: ColumnType, value: Any) -> Any:
 def cell_from_frame(kind: ColumnType, value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
-    if kind is ColumnType.DATE:
-        return date.fromisoformat(value)
-    if kind is ColumnType.DATETIME:
-        return parse_datetime(value)
+    if kind in (ColumnType.DATE, ColumnType.DATETIME):
+        try:
+            return date.fromisoformat(value) if kind is ColumnType.DATE else parse_datetime(value)
+        except ValueError:  # a hand-edited '2026-3-1' or '12:5:00', which pandas read (codec)
+            stamp = pd.Timestamp(value)
+            if kind is ColumnType.DATE:
+                return stamp.date()
+            return parse_datetime(stamp.to_pydatetime())
     if kind is ColumnType.JSON:
         return json.loads(value)
     if kind is ColumnType.INT:

@@ -235,6 +235,47 @@ def test_a_timezone_cell_that_names_no_zone_is_corrupt(tmp_path: Path, zone: str
         storage.read(table)
 
 
+def test_a_json_cell_that_does_not_parse_is_corrupt(tmp_path: Path) -> None:
+    storage, table = CsvStorage(tmp_path), get_table("planned_metrics")
+    storage.path(table).write_text(
+        'plannedSessionId,athleteId,date,activityIds\np1,ath,2026-01-01,"[""a1"", ""a2"""\n'
+    )
+    with pytest.raises(CorruptFile, match=r"activityIds of data row 1 .* not JSON"):
+        storage.read(table)
+
+
+def test_hand_written_dates_that_pandas_reads_are_read_by_every_reader(tmp_path: Path) -> None:
+    """'2026-3-1' and '07:5:00' pass the read check (pandas parses them), so the row reader,
+    stricter on its own, must read them too rather than fail later."""
+    storage, table = CsvStorage(tmp_path), get_table("planned_sessions")
+    storage.path(table).write_text("plannedSessionId,athleteId,date,sport\np1,ath,2026-3-1,run\n")
+    assert CsvRepository(table, storage).get("p1")["date"] == date(2026, 3, 1)
+    activities = get_table("activities")
+    month = storage.part_path(activities, "2026-03")
+    month.parent.mkdir(parents=True)
+    month.write_text(
+        "activityId,athleteId,startTime,sport,durationSec\na1,ath,2026-03-01T07:5:00Z,run,60\n"
+    )
+    stored = CsvRepository(activities, storage).get("a1")["startTime"]
+    assert stored == datetime(2026, 3, 1, 7, 5, tzinfo=UTC)
+
+
+def test_a_damaged_header_stops_an_append_too(tmp_path: Path) -> None:
+    """A new activity goes to the end of its month without reading the rows: the header it
+    checks is named as the damage, not a ValueError."""
+    storage, table = CsvStorage(tmp_path), get_table("activities")
+    month = storage.part_path(table, "2026-03")
+    month.parent.mkdir(parents=True)
+    damaged = "activityId,athleteId,startTime,sport,sport,durationSec\n"
+    month.write_text(damaged)
+    with pytest.raises(CorruptFile, match="repeats or leaves out a column"):
+        CsvRepository(table, storage).upsert(
+            {"activityId": "a1", "athleteId": "ath", "startTime": "2026-03-01T07:00:00Z",
+             "sport": "run", "durationSec": 60}
+        )  # fmt: skip
+    assert month.read_text() == damaged
+
+
 def test_a_header_that_does_not_parse_as_csv_is_corrupt(tmp_path: Path) -> None:
     storage, table = CsvStorage(tmp_path), get_table("goals")
     storage.path(table).write_bytes(b"goalId,athl\reteId,title\ng1,a,t\n")
