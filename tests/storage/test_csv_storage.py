@@ -248,8 +248,11 @@ def test_hand_written_dates_that_pandas_reads_are_read_by_every_reader(tmp_path:
     """'2026-3-1' and '07:5:00' pass the read check (pandas parses them), so the row reader,
     stricter on its own, must read them too rather than fail later."""
     storage, table = CsvStorage(tmp_path), get_table("planned_sessions")
-    storage.path(table).write_text("plannedSessionId,athleteId,date,sport\np1,ath,2026-3-1,run\n")
+    storage.path(table).write_text(
+        "plannedSessionId,athleteId,date,sport\np1,ath,2026-3-1,run\np2,ath,2999-12-31,run\n"
+    )
     assert CsvRepository(table, storage).get("p1")["date"] == date(2026, 3, 1)
+    assert CsvRepository(table, storage).get("p2")["date"] == date(2999, 12, 31)  # pandas 2: NaT
     activities = get_table("activities")
     month = storage.part_path(activities, "2026-03")
     month.parent.mkdir(parents=True)
