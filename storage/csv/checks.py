@@ -31,6 +31,15 @@ def check_cells(frame: pd.DataFrame, path: Path, columns: list[Column]) -> None:
             _check_timezones(series, path, column)
 
 
+def bad_cell(path: Path, column: Column, row: int | None, value: object, what: str) -> CorruptFile:
+    where = "" if row is None else f" of data row {row + 1}"
+    return CorruptFile(
+        f"{path}: column {column.name}{where} holds {value!r}, not {what}",
+        path=str(path),
+        field=column.name,
+    )
+
+
 _STAMP_FORMATS = {
     ColumnType.DATE: ("%Y-%m-%d", "a date (YYYY-MM-DD)"),
     ColumnType.DATETIME: ("ISO8601", "an ISO-8601 timestamp"),
@@ -47,11 +56,7 @@ def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
         text = series.iloc[row]
         if _python_reads(text, column.type):  # beyond pandas 2's years 1677-2262, say
             continue
-        raise CorruptFile(
-            f"{path}: column {column.name} of data row {row + 1} holds {text!r}, not {what}",
-            path=str(path),
-            field=column.name,
-        )
+        raise bad_cell(path, column, int(row), text, what)
 
 
 def _python_reads(text: str, kind: ColumnType) -> bool:
@@ -69,11 +74,7 @@ def _check_json(series: pd.Series, path: Path, column: Column) -> None:
         try:
             json.loads(text)
         except ValueError:
-            raise CorruptFile(
-                f"{path}: column {column.name} of data row {row + 1} holds {text[:80]!r}, not JSON",
-                path=str(path),
-                field=column.name,
-            ) from None
+            raise bad_cell(path, column, row, text[:80], "JSON") from None
 
 
 def _check_timezones(series: pd.Series, path: Path, column: Column) -> None:
@@ -82,11 +83,7 @@ def _check_timezones(series: pd.Series, path: Path, column: Column) -> None:
         try:
             ZoneInfo(str(zone))
         except (ZoneInfoNotFoundError, ValueError):
-            raise CorruptFile(
-                f"{path}: column {column.name} holds {zone!r}, not an IANA timezone",
-                path=str(path),
-                field=column.name,
-            ) from None
+            raise bad_cell(path, column, None, zone, "an IANA timezone") from None
 
 
 def _check_required(series: pd.Series, path: Path, column: Column) -> None:
