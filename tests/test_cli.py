@@ -85,6 +85,23 @@ def test_doctor_json_on_embedded_default(run) -> None:
     assert all(check["ok"] for check in report.values())
 
 
+def test_doctor_counts_what_it_can_and_invents_no_count(tmp_path: Path) -> None:
+    """The embedded broker's queue is counted; a broker trainlog cannot count (AMQP) is not
+    reported as '-1 queued'."""
+    from storage.settings import Settings
+    from workers.client import TrainlogClient
+    from workers.queues import queue_depth
+
+    embedded = Settings.for_home(tmp_path / "home")
+    client = TrainlogClient(embedded)
+    try:
+        client.send("ping")
+    finally:
+        client.close()
+    assert queue_depth(embedded) == 1
+    assert queue_depth(embedded.with_(broker_url="amqp://guest@127.0.0.1:5672//")) is None
+
+
 def test_failures_and_migrate_current_as_json(run) -> None:
     assert json.loads(run("failures", "--json").output) == []
     current = json.loads(run("migrate", "upgrade", "--json").output)

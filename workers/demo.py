@@ -34,7 +34,7 @@ def _wait_all(
 def _drain(settings: Settings, timeout: float = 120) -> None:
     """Wait until follow-up jobs (queued recomputes) have been taken off the queues."""
     deadline = time.monotonic() + timeout
-    while queue_depth(settings) > 0 and time.monotonic() < deadline:
+    while (queue_depth(settings) or 0) > 0 and time.monotonic() < deadline:
         time.sleep(0.2)
 
 

@@ -24,7 +24,9 @@ def _broker(settings: Settings) -> dict[str, Any]:
             broker, transport_options=transport_options(settings, broker), connect_timeout=3
         ) as connection:
             connection.ensure_connection(max_retries=1)
-        detail = f"{display_url(broker)} reachable, {queue_depth(settings)} queued"
+        depth = queue_depth(settings)
+        queued = "queue depth not counted on this broker" if depth is None else f"{depth} queued"
+        detail = f"{display_url(broker)} reachable, {queued}"
         aside, where = set_aside(settings)
         if aside:
             detail += f", {aside} malformed message(s) set aside in {where}"

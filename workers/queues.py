@@ -8,7 +8,9 @@ from storage.settings import Settings
 from workers.config import CONSUMED_QUEUES, broker_and_backend, embedded_folders
 
 
-def queue_depth(settings: Settings) -> int:
+def queue_depth(settings: Settings) -> int | None:
+    """Messages waiting in the queues trainlog consumes; None for a broker it cannot count
+    (only Redis and the embedded broker are counted)."""
     broker, _ = broker_and_backend(settings)
     if broker.startswith("filesystem://"):
         folder = embedded_folders(settings)["queue"]
@@ -18,7 +20,7 @@ def queue_depth(settings: Settings) -> int:
         )
     if broker.startswith(("redis://", "rediss://")):
         return _list_lengths(broker, CONSUMED_QUEUES)
-    return -1
+    return None
 
 
 def set_aside(settings: Settings) -> tuple[int, str]:
