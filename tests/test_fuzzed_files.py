@@ -1,7 +1,8 @@
 """SPEC 11, fuzzed files: random byte damage to one CSV table file of a demo data set, or to
 session JSON files, and then every reader and writer that meets it. Each either works or
 raises a PersistenceError (CORRUPT naming the file, mostly) — never a ValueError, TypeError
-or another library error from deep inside — and a refused write leaves the file as it was."""
+or another library error from deep inside — and a refused write leaves the file as it was.
+The other way round: odd values a write accepts, a read takes back."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import json
 import random
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from storage.csv.storage import CsvStorage
 from storage.errors import PersistenceError
+from storage.repositories.csv import CsvRepository
 from storage.settings import Settings
 from storage.stores import Stores
+from storage.tables import TABLES, ColumnType
 from tasks import rows, sessions
 from tasks.metrics import recompute
 from workers.demo_data import DemoData, generate
@@ -154,3 +160,76 @@ def test_damaged_session_files_are_reported_per_file(
     export.write_bytes(damage(export.read_bytes(), rng))
     works_or_refuses("reconcile", lambda: sessions.reconcile_exports(stores))
     stores.close()
+
+
+# values a producer might send for any column: each write either refuses it or stores it so
+# that the read checks (storage/csv/checks.py) take it back
+ODD_VALUES: list[Any] = [
+    "",
+    " ",
+    "\\",
+    "\x00",
+    "\r\n",
+    '"',
+    ",",
+    "UTC",
+    "America",
+    "Etc/GMT+5",
+    "2026-3-1",
+    "2026-03-01T07:00:00+05:30",
+    "2026-03-01 07:00",
+    "1900-01-01T00:00:00-12:00",
+    "2999-12-31T23:59:59+14:00",
+    "2999-12-31",
+    0,
+    -1,
+    1.5,
+    1e9,
+    True,
+    None,
+    [],
+    {},
+    {"a": [1, None]},
+    "é" * 3,
+    "x" * 2000,
+]
+PLAIN_VALUES = {
+    ColumnType.STRING: "s",
+    ColumnType.INT: 3,
+    ColumnType.FLOAT: 2.5,
+    ColumnType.BOOL: True,
+    ColumnType.DATE: "2026-03-02",
+    ColumnType.DATETIME: "2026-03-02T07:00:00Z",
+    ColumnType.JSON: ["x"],
+}
+
+
+def write_row(repository: CsvRepository, row: dict[str, Any], *, bulk: bool) -> None:
+    repository.upsert_frame(pd.DataFrame([row])) if bulk else repository.add(row)
+
+
+@pytest.mark.parametrize("seed", range(ROUNDS))
+def test_what_a_write_stores_a_read_takes_back(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    for case in range(20):
+        table = rng.choice([t for t in TABLES.values() if t.backend == "csv"])
+        storage = CsvStorage(tmp_path / f"{case}")
+        row: dict[str, Any] = {
+            c.name: rng.choice(c.choices)
+            if c.choices
+            else "Europe/Berlin"
+            if c.timezone
+            else PLAIN_VALUES[c.type]
+            for c in table.columns
+        }
+        for column in rng.sample(table.columns, min(2, len(table.columns))):
+            row[column.name] = rng.choice(ODD_VALUES)
+        repository = CsvRepository(table, storage)
+        write = partial(write_row, repository, row, bulk=rng.random() < 0.5)
+        if works_or_refuses(f"write {table.name} {row}", write):
+            continue
+        try:
+            storage.read(table)
+            repository.list({})
+        except PersistenceError as error:
+            pytest.fail(f"{table.name} stored {row} and then refused to read it: {error}")
