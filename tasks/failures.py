@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from storage.errors import ValidationError
 from storage.stores import Stores
+from storage.values import check_nesting
 
 MAX_ARGUMENT_CHARS = 8_000
 SECRET_FIELDS = {"accessToken", "refreshToken"}
@@ -29,6 +31,17 @@ def shorten(arguments: dict[str, Any]) -> dict[str, Any]:
     return {"truncated": text[:MAX_ARGUMENT_CHARS]}
 
 
+def stored_arguments(args: Any, kwargs: Any) -> dict[str, Any]:
+    """The arguments as the failure log keeps them: secrets masked, long ones cut, and ones
+    nested too deep to walk (a job refused for that very reason) left out."""
+    arguments = {"args": list(args or []), "kwargs": kwargs or {}}
+    try:
+        check_nesting(arguments, "the arguments")
+    except ValidationError as error:
+        return {"omitted": error.message}
+    return shorten(redact(arguments))
+
+
 def record_failure(
     stores: Stores,
     *,
@@ -43,7 +56,7 @@ def record_failure(
         "failureId": uuid.uuid4().hex,
         "taskId": task_id,
         "taskName": task_name,
-        "arguments": shorten({"args": redact(list(args or [])), "kwargs": redact(kwargs or {})}),
+        "arguments": stored_arguments(args, kwargs),
         "errorCode": str(code),
         "error": str(error)[:2000],
         "failedAt": datetime.now(UTC),

@@ -10,6 +10,7 @@ import pandas as pd
 from storage.errors import ValidationError
 from storage.stores import Stores
 from storage.tables import get_table
+from storage.values import check_nesting
 
 MAX_ROWS = 100_000
 USER_EDITABLE_REFERENCE = ("exercise_catalog", "reference_session_templates")
@@ -38,6 +39,7 @@ def _rows_argument(rows: Any, name: str) -> list[dict[str, Any]]:
         raise ValidationError(
             f"{name}: {len(rows):,} rows; send at most {MAX_ROWS:,} per job", field=name
         )
+    check_nesting(rows, name)
     return rows
 
 

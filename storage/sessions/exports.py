@@ -11,6 +11,7 @@ from storage.atomic import write_atomic
 from storage.errors import Conflict, CorruptFile, Unavailable, ValidationError
 from storage.sessions.model import TrainingSession, parse_session
 from storage.sessions.schema import check_document
+from storage.values import check_nesting
 
 MuscleLookup = Callable[[str], list[str]]
 
@@ -104,8 +105,9 @@ def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:
         )
     try:
         document = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: "[[[[…" nested too deep
         raise CorruptFile(f"{path.name} is not valid JSON: {error}", path=str(path)) from None
+    check_nesting(document, path.name)
     check_document(document, source=path.name)
     try:
         return parse_session(document, max_bytes=max_bytes)

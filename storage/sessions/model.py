@@ -12,7 +12,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.errors import ValidationError
-from storage.values import OUTSIDE_YEARS, in_years
+from storage.values import OUTSIDE_YEARS, check_nesting, in_years
 
 DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
@@ -111,11 +111,13 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
             )
         try:
             payload = json.loads(payload)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise ValidationError(
                 f"session payload is not JSON: {error}", field="payload"
             ) from None
+        check_nesting(payload, "session payload")
     elif isinstance(payload, dict):
+        check_nesting(payload, "session payload")  # before json.dumps recurses into it
         size = len(json.dumps(payload, default=str))
         if size > max_bytes:
             raise ValidationError(

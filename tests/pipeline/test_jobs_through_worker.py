@@ -151,6 +151,21 @@ def test_wrong_arguments_fail_at_once_as_validation(pipeline: Pipeline) -> None:
     assert "'session'" in failures[0]["error"]  # and what it lacks
 
 
+def test_arguments_nested_too_deep_fail_as_validation(pipeline: Pipeline) -> None:
+    """A producer's argument nested hundreds of levels deep (the message still decodes) is a
+    recorded VALIDATION failure, with the arguments left out of the record, for any job."""
+    for job, depth in (("export_session_json", 100), ("ingest_activities", 600)):
+        deep: list = []
+        for _ in range(depth):  # 600: lost inside Celery's pool before the main-process check
+            deep = [deep]
+        result = pipeline.client.send(job, deep)
+        with pytest.raises(Exception, match="levels deep"):
+            result.get(timeout=TIMEOUT)
+        failures = recorded_failures(pipeline, result.id)
+        assert failures and failures[0]["errorCode"] == "VALIDATION"
+        assert list(failures[0]["arguments"]) == ["omitted"]
+
+
 def test_apply_migrations_and_seed_check(pipeline: Pipeline) -> None:
     migrated = pipeline.client.run("apply_migrations", timeout=TIMEOUT)
     assert migrated["sql"]["to"] == migrated["sql"]["from"] and migrated["sql"]["to"]

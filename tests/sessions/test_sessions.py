@@ -12,7 +12,7 @@ import pytest
 from storage.errors import Conflict, NotFound, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
-from tasks import sessions
+from tasks import failures, rows, sessions
 from tests.factories import session_payload
 
 
@@ -186,6 +186,50 @@ def test_reconcile_skips_a_saved_sessions_file_replaced_by_a_link_out_of_the_fol
     )
     assert len(result["repaired"]) == 2  # the link is not also taken for an unknown file
     assert outside.read_text() == "private\n" and Path(linked.json_path).is_symlink()
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_values_nested_past_the_limit_are_validation_errors(stores: Stores) -> None:
+    """990 levels decode (a worker's message parser allows ~1,000) but JSON encoding, repr and
+    validation recurse once per level and hit Python's recursion limit on top of the job's own
+    stack: RecursionError instead of VALIDATION, and the failure log could not record it."""
+    deep_name = session_payload(1)
+    deep_name["exercises"][0]["Name"] = nested(990)
+    with pytest.raises(ValidationError, match="levels deep"):
+        sessions.save_session(stores, deep_name)
+    with pytest.raises(ValidationError):
+        sessions.save_session(stores, "[" * 100_000)
+    with pytest.raises(ValidationError, match="levels deep"):
+        rows.upsert_rows(
+            stores,
+            "planned_metrics",
+            [{"plannedSessionId": "p", "athleteId": "a", "date": "2026-01-01",
+              "activityIds": nested(990)}],
+        )  # fmt: skip
+    assert nothing_written(stores)
+    entry = failures.stored_arguments([nested(990)], {})
+    assert list(entry) == ["omitted"] and "levels deep" in entry["omitted"]
+
+
+def test_an_import_file_nested_past_the_limit_is_reported_and_the_rest_imported(
+    stores: Stores, settings: Settings
+) -> None:
+    folder = settings.import_dir / "batch"
+    folder.mkdir(parents=True)
+    stamp = {"dataModelVersion": 1, "dataModelType": "training_session_log"}
+    (folder / "good.json").write_text(json.dumps({**session_payload(1), **stamp}))
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    deeper = json.dumps({**session_payload(2), "x": []})
+    (folder / "deeper.json").write_text(deeper.replace("[]", "[" * 990 + "]" * 990))
+    result = sessions.import_sessions(stores, "batch")
+    assert result["imported"] == 1
+    assert sorted(error["file"] for error in result["errors"]) == ["deep.json", "deeper.json"]
 
 
 def test_export_unknown_or_bad_id(stores: Stores) -> None:
