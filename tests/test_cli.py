@@ -38,6 +38,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (["seeds", "explode"], 2, "Invalid value"),
         (["failures", "--limit", "0"], 2, "Invalid value"),
         (["demo", "--months", "999"], 2, "Invalid value"),
+        (["enqueue", "save_session", "[" * 5000 + "]" * 5000], 1, "argument 1 is not valid"),
+        (["enqueue", "save_session", "[" * 100 + "]" * 100], 1, "levels deep"),
     ],
 )
 def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) -> None:

@@ -11,6 +11,7 @@ import click
 
 from storage.errors import ValidationError
 from storage.stores import Stores
+from storage.values import check_nesting
 from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from, settings_table
 
 
@@ -23,11 +24,13 @@ def _json_argument(text: str, what: str) -> Any:
                 f"{what}: cannot read {text[1:]}: {error.strerror}", field=what
             ) from None
     try:
-        return json.loads(text)
-    except ValueError as error:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:  # RecursionError: "[[[…" nested too deep
         if text.lstrip().startswith(("{", "[", '"')):  # meant as JSON: say what is wrong
             raise ValidationError(f"{what} is not valid JSON: {error}", field=what) from None
         return text  # a bare word such as an athlete id
+    check_nesting(value, what)  # refused here rather than by the worker
+    return value
 
 
 @main.command()
