@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +42,14 @@ def check_nesting(value: Any, field: str) -> None:
 
 
 _CONTAINERS = (dict, list, tuple)
+
+
+def check_arguments_nesting(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """`check_nesting` on a job's arguments, named as a producer sent them."""
+    for position, value in enumerate(args):
+        check_nesting(value, f"argument {position + 1}")
+    for name, value in kwargs.items():
+        check_nesting(value, name)
 
 
 def in_years(year: int) -> bool:

@@ -10,7 +10,7 @@ from billiard.einfo import ExceptionInfo
 from celery.worker.request import Request
 
 from storage.errors import ValidationError
-from storage.values import check_nesting
+from storage.values import check_arguments_nesting
 
 
 class TrainlogRequest(Request):
@@ -23,10 +23,7 @@ class TrainlogRequest(Request):
         if self._refused or super().revoked():
             return True
         try:
-            for position, value in enumerate(self.args):
-                check_nesting(value, f"argument {position + 1}")
-            for name, value in self.kwargs.items():
-                check_nesting(value, name)
+            check_arguments_nesting(self.args, self.kwargs)
         except ValidationError as error:
             self._refused = True
             self._refuse(error)

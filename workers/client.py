@@ -16,6 +16,7 @@ from celery.result import AsyncResult
 
 from storage.errors import Unavailable, ValidationError
 from storage.settings import Settings
+from storage.values import check_arguments_nesting
 from workers.config import (
     ROUTES,
     broker_and_backend,
@@ -74,6 +75,7 @@ class TrainlogClient:
     def send(self, job: str, *args: Any, **kwargs: Any) -> AsyncResult:
         name = job_name(job)
         queue = ROUTES.get(name, "default")
+        check_arguments_nesting(args, kwargs)  # the worker would refuse them: say so now
         try:
             return self.celery.send_task(name, args=list(args), kwargs=kwargs, queue=queue)
         except Exception as error:

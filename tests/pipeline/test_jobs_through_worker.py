@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import jsonschema
 import pytest
 
+from storage.errors import ValidationError
 from storage.sessions.schema import shipped_schema
 from tests.factories import activity, session_payload
 from tests.pipeline.conftest import Pipeline
@@ -158,7 +159,9 @@ def test_arguments_nested_too_deep_fail_as_validation(pipeline: Pipeline) -> Non
         deep: list = []
         for _ in range(depth):  # 600: lost inside Celery's pool before the main-process check
             deep = [deep]
-        result = pipeline.client.send(job, deep)
+        with pytest.raises(ValidationError, match="levels deep"):
+            pipeline.client.send(job, deep)  # trainlog's own client refuses before sending
+        result = pipeline.client.celery.send_task(f"trainlog.{job}", args=[deep])
         with pytest.raises(Exception, match="levels deep"):
             result.get(timeout=TIMEOUT)
         failures = recorded_failures(pipeline, result.id)
