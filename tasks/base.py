@@ -15,7 +15,6 @@ from celery import Task
 from storage.errors import PersistenceError, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
-from storage.values import check_nesting
 from tasks.failures import record_failure
 
 log = logging.getLogger(__name__)
@@ -76,13 +75,11 @@ class TrainlogTask(Task):
         Celery could not check them) is a VALIDATION failure naming them, not a TypeError."""
         signature = self._signature
         try:
-            bound = signature.bind(*args, **kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as error:
             unknown = sorted(set(kwargs) - set(signature.parameters))
             extra = f"; unknown keyword argument(s): {', '.join(unknown)}" if unknown else ""
             raise ValidationError(f"{self.name}: {error}{extra}", field="arguments") from None
-        for name, value in bound.arguments.items():
-            check_nesting(value, name)  # deeper would hit the recursion limit in repr and JSON
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
