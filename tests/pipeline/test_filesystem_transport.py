@@ -8,6 +8,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from workers.config import (
     transport_options,
 )
 from workers.health import check_all
+from workers.process import WorkerProcess
 
 STOCK = "kombu.transport.filesystem:Transport"
 
@@ -237,3 +239,33 @@ def test_a_sender_never_reads_an_exchange_file_being_created(home: Path) -> None
             stop.set()
             binder.join(timeout=30)
     assert reads > 1000 and not failures
+
+
+def test_a_removed_queue_folder_is_made_again_by_takers_and_senders(
+    home: Path, channel: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = queue_folder(home)
+    shutil.rmtree(folder)
+    with caplog.at_level(logging.ERROR), pytest.raises(Empty):
+        channel._get("jobs")
+    assert folder.is_dir() and "was removed while in use" in caplog.text
+    assert channel._size("jobs") == 0
+    shutil.rmtree(folder)
+    channel._put("jobs", {"body": "after the reset"})
+    assert channel._get("jobs") == {"body": "after the reset"}
+
+
+def test_a_worker_goes_on_after_its_queue_folder_is_removed(home: Path) -> None:
+    settings = Settings.for_home(home)
+    client = TrainlogClient(settings)
+    worker = WorkerProcess(settings, name="reset")
+    try:
+        with worker:
+            assert client.run("ping", timeout=60)["pong"] is True
+            shutil.rmtree(queue_folder(home))
+            time.sleep(1)  # several polls meet the missing folder
+            assert worker.process is not None and worker.process.poll() is None
+            assert client.run("ping", timeout=60)["pong"] is True
+    finally:
+        client.close()
+    assert "was removed while in use" in worker.log_path.read_text()

@@ -41,13 +41,21 @@ class Channel(kombu_filesystem.Channel):
         folder = Path(self.data_folder_out)
         name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         temporary = folder / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
-        try:
-            temporary.write_bytes(str_to_bytes(dumps(payload)))
-            os.replace(temporary, folder / name)
-        except OSError as error:
+        body = str_to_bytes(dumps(payload))
+        for attempt in (1, 2):
+            try:
+                temporary.write_bytes(body)
+                os.replace(temporary, folder / name)
+                return
+            except FileNotFoundError as error:
+                if attempt == 1 and recreate_queue_folder(folder):
+                    continue
+                failure: OSError = error
+            except OSError as error:
+                failure = error
             temporary.unlink(missing_ok=True)
             raise kombu_filesystem.ChannelError(
-                f"cannot add a message to {folder}: {error.strerror}"
+                f"cannot add a message to {folder}: {failure.strerror}"
             ) from None
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
@@ -74,7 +82,12 @@ class Channel(kombu_filesystem.Channel):
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         folder, taken_folder = Path(self.data_folder_in), Path(self.processed_folder)
         wanted = f"{queue}.msg"
-        for name in sorted(os.listdir(folder), key=sent_order):
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            recreate_queue_folder(folder)
+            raise Empty() from None
+        for name in sorted(names, key=sent_order):
             if name.partition(".")[2] != wanted:
                 continue
             if not self._take(folder / name, taken_folder / name):
@@ -83,6 +96,18 @@ class Channel(kombu_filesystem.Channel):
             if message is not None:
                 return message
         raise Empty()
+
+    def _size(self, queue: str) -> int:
+        try:
+            return int(super()._size(queue))
+        except FileNotFoundError:
+            return 0  # the folder was removed: made again at the next poll
+
+    def _purge(self, queue: str) -> int:
+        try:
+            return int(super()._purge(queue))
+        except FileNotFoundError:
+            return 0
 
     def _take(self, queued: Path, taken: Path) -> bool:
         """Rename the file into the processed folder: False if another consumer was first."""
@@ -137,6 +162,25 @@ class Channel(kombu_filesystem.Channel):
             rejected,
         )
         return None
+
+
+def recreate_queue_folder(folder: Path) -> bool:
+    """Make the queue folder again after someone removed it under a running worker or
+    producer (a reset of the home, say), so both go on instead of stopping. The messages that
+    were in it are gone: logged as an error. False when it cannot be made (then the caller
+    reports its own error)."""
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        return True  # another process made it first
+    except OSError:
+        return False
+    logger.error(
+        "the queue folder %s was removed while in use: made it again "
+        "(messages that were queued in it are lost)",
+        folder,
+    )
+    return True
 
 
 def sent_order(name: str) -> tuple[int, str]:
