@@ -68,19 +68,28 @@ def _discard(temps: dict[int, tuple[Path, str, Any]]) -> None:
 
 
 def append_lines(path: Path, text: str) -> None:
-    """Append whole lines and fsync, after cutting any partial last line."""
+    """Append whole lines and fsync, after cutting any partial last line. A write that fails
+    part way (disk full, file size limit) is cut back off: no row of the batch is left."""
+    data = memoryview(text.encode("utf-8"))
     try:
-        with open(path, "r+b") as handle:
-            _cut_partial_line(handle)
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        with open(path, "r+b", buffering=0) as handle:
+            start = _cut_partial_line(handle)
+            try:
+                while data:
+                    data = data[handle.write(data) :]
+                os.fsync(handle.fileno())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    handle.truncate(start)
+                    os.fsync(handle.fileno())
+                raise
     except OSError as error:
         raise Unavailable(f"cannot write {path}: {error.strerror}", path=str(path)) from None
 
 
-def _cut_partial_line(handle: Any) -> None:
-    """Leave the open file ending in a newline, dropping any partial last line."""
+def _cut_partial_line(handle: Any) -> int:
+    """Leave the open file ending in a newline, dropping any partial last line; returns its
+    new end, where the handle now is."""
     end = handle.seek(0, os.SEEK_END)
     position = end
     while position > 0:
@@ -94,6 +103,7 @@ def _cut_partial_line(handle: Any) -> None:
     if position != end:
         handle.truncate(position)
     handle.seek(position)
+    return position
 
 
 def _mode(table: Table) -> int | None:
