@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,26 @@ def test_sqlite_uses_wal(settings: Settings) -> None:
     database = Database(settings.database_url)
     assert database.scalar("PRAGMA journal_mode") == "wal"
     database.dispose()
+
+
+def test_a_replaced_sqlite_file_is_reopened_not_written_behind_its_back(
+    settings: Settings,
+) -> None:
+    """Deleting the database and making it again (a reset) while a process holds pooled
+    connections: its next transaction reads and writes the new file, not the deleted one."""
+    database = Database(settings.database_url)
+    goals = SqlRepository(get_table("goals"), database)
+    goals.initialize()
+    goals.upsert({"goalId": "before", "athleteId": "a", "title": "t"})
+    path = Path(database.engine.url.database or "")
+    for leftover in (path, *path.parent.glob(f"{path.name}-*")):
+        leftover.unlink()
+    remade = Database(settings.database_url)
+    SqlRepository(get_table("goals"), remade).initialize()
+    remade.dispose()
+    assert goals.get("before") is None  # the deleted file's row is gone, as the reset meant
+    goals.upsert({"goalId": "after", "athleteId": "a", "title": "t"})
+    database.dispose()
+    reader = Database(settings.database_url)
+    assert SqlRepository(get_table("goals"), reader).get("after") is not None
+    reader.dispose()
