@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +82,45 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+class PrivateRedis:
+    """A redis-server of a test's own on a free port, so the test can kill it. With a
+    `folder` it keeps its data there (append-only file, fsync'd at every write), so a server
+    started again after a kill has every message that was queued."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        binary = shutil.which("redis-server")
+        require("redis-server", binary is not None, "no redis-server binary on PATH")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        persistence = ["--appendonly", "no"]
+        if folder is not None:
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder)]
+        self.command = [str(binary), "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.command += ["--save", "", *persistence]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateRedis:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            assert time.monotonic() < deadline and self.process.poll() is None, "no redis-server"
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def private_redis(folder: Path | None = None) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(folder).start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -24,6 +24,10 @@ def test_compose_services_and_safety() -> None:
     assert services["worker"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
+    redis = services["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"  # queues survive a restart
+    assert "redis-data:/data" in redis["volumes"]
 
 
 def compose_command() -> list[str] | None:
