@@ -8,10 +8,14 @@ from functools import cache
 from typing import Any
 
 from celery import Celery, signals
+from celery.utils.log import get_logger
 
 from storage.settings import Settings, load_settings
-from workers.brokers.filesystem import remove_abandoned_writes
+from workers.brokers.claims import recover_claims
+from workers.brokers.filesystem import remove_abandoned_writes, sent_order
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
+
+logger = get_logger(__name__)
 
 
 class TrainlogCelery(Celery):
@@ -48,11 +52,31 @@ def _clean_embedded_broker(sender: Any = None, **_: Any) -> None:
     """Stale bindings and control messages of the filesystem broker are replayed at start-up
     (a stopped Flower's queue keeps filling): clear them before the worker consumes, with the
     half-written files of producers killed mid-send."""
-    app = getattr(sender, "app", None)
-    settings = getattr(app, "settings", None)
-    if isinstance(settings, Settings) and settings.broker_is_embedded:
+    settings = _embedded_settings(sender)
+    if settings is not None:
         folders = embedded_folders(settings)
-        for name in ("control", "processed"):
-            shutil.rmtree(folders[name], ignore_errors=True)
-            folders[name].mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folders["control"], ignore_errors=True)
+        folders["control"].mkdir(parents=True, exist_ok=True)
         remove_abandoned_writes(folders["queue"])
+
+
+@signals.celeryd_after_setup.connect
+def _recover_claims(instance: Any = None, **_: Any) -> None:
+    """Put back the jobs that workers killed mid-run held (their claims), before this worker
+    consumes; here rather than at worker_init so that the count reaches the log."""
+    settings = _embedded_settings(instance)
+    if settings is not None:
+        folders = embedded_folders(settings)
+        restored = recover_claims(folders["processed"], folders["queue"], sent_order)
+        if restored:
+            logger.warning(
+                "put back %d job(s) that a worker which stopped without finishing them held",
+                restored,
+            )
+
+
+def _embedded_settings(worker: Any) -> Settings | None:
+    settings = getattr(getattr(worker, "app", None), "settings", None)
+    if isinstance(settings, Settings) and settings.broker_is_embedded:
+        return settings
+    return None

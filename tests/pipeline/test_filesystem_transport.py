@@ -17,15 +17,19 @@ from queue import Empty
 from typing import Any
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 from storage.settings import Settings
+from storage.stores import Stores
+from tests.factories import session_payload
 from workers.app import create_app
+from workers.brokers.claims import owner_alive, owner_name, recover_claims
 from workers.brokers.filesystem import (
     TEMPORARY_PREFIX,
     UNFINISHED_GRACE_SECONDS,
     Channel,
     remove_abandoned_writes,
+    sent_order,
 )
 from workers.client import TrainlogClient
 from workers.config import (
@@ -269,3 +273,101 @@ def test_a_worker_goes_on_after_its_queue_folder_is_removed(home: Path) -> None:
     finally:
         client.close()
     assert "was removed while in use" in worker.log_path.read_text()
+
+
+def fresh_queue() -> Queue:
+    """A queue named for one test: kombu keeps the bindings it declared in a process-wide
+    state, and would not write them again into the next test's broker folder."""
+    name = f"jobs-{uuid.uuid4().hex[:8]}"
+    return Queue(name, Exchange(name), name)
+
+
+def publish(connection: Connection, queue: Queue, body: dict[str, Any]) -> None:
+    with connection.Producer() as producer:
+        producer.publish(
+            body, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+        )
+
+
+def test_a_message_is_claimed_until_acked_and_a_dead_takers_claims_come_back(
+    home: Path,
+) -> None:
+    jobs = fresh_queue()
+    claims = embedded_folders(Settings.for_home(home))["processed"] / owner_name()
+    with connect(home) as connection:
+        publish(connection, jobs, {"n": 1})
+        publish(connection, jobs, {"n": 2})
+        held: list[Any] = []
+        with connection.Consumer(jobs, callbacks=[lambda _body, m: held.append(m)]):
+            connection.drain_events(timeout=2)
+            connection.drain_events(timeout=2)
+            assert sorted(m.payload["n"] for m in held) == [1, 2]
+            assert len(list(claims.iterdir())) == 2 and not list(queue_folder(home).iterdir())
+            held[0].ack()
+            assert len(list(claims.iterdir())) == 1
+            # the taker dies here: its claim folder is what a SIGKILL leaves
+            dead = claims.with_name(f"{claims.name.split('-')[0]}-999999999-1")
+            claims.rename(dead)
+            held[1].channel.qos._delivered.clear()  # and it cannot restore anything itself
+    processed = embedded_folders(Settings.for_home(home))["processed"]
+    assert recover_claims(processed, queue_folder(home), sent_order) == 1
+    assert not dead.exists()
+    with connect(home) as connection:
+        assert connection.default_channel._get(jobs.name)["body"] is not None
+
+
+def test_a_no_ack_consumer_leaves_no_claim(home: Path) -> None:
+    jobs = fresh_queue()
+    with connect(home) as connection:
+        publish(connection, jobs, {"n": 1})
+        with connection.Consumer(jobs, callbacks=[lambda _body, _m: None], no_ack=True):
+            connection.drain_events(timeout=2)
+    processed = embedded_folders(Settings.for_home(home))["processed"]
+    assert not [path for path in processed.rglob("*") if path.is_file()]
+
+
+def test_unacked_messages_go_back_to_the_queue_when_the_channel_closes(home: Path) -> None:
+    jobs = fresh_queue()
+    with connect(home) as connection:
+        publish(connection, jobs, {"n": 1})
+        with connection.Consumer(jobs, callbacks=[lambda _body, _m: None]):
+            connection.drain_events(timeout=2)
+    processed = embedded_folders(Settings.for_home(home))["processed"]
+    assert not [path for path in processed.rglob("*") if path.is_file()]
+    assert len(list(queue_folder(home).glob(f"*.{jobs.name}.msg"))) == 1
+
+
+def test_owners_are_alive_only_while_their_process_runs() -> None:
+    assert owner_alive(owner_name())
+    assert not owner_alive(owner_name().rsplit("-", 2)[0] + "-999999999-1")
+    assert not owner_alive("0123456789ab-1-1")  # another boot: none of its processes run
+
+
+def test_jobs_held_by_a_sigkilled_embedded_worker_are_done_after_a_restart(home: Path) -> None:
+    settings = Settings.for_home(home)
+    stores = Stores(settings)
+    stores.initialize()
+    client = TrainlogClient(settings)
+    payloads = [session_payload(500 + n) for n in range(40)]
+    worker = WorkerProcess(settings, name="victim").start()
+    for payload in payloads:
+        client.send("save_session", payload)
+    deadline = time.monotonic() + 60
+    while stores.sessions.count() < 5:
+        assert time.monotonic() < deadline, "the worker saved nothing"
+        time.sleep(0.02)
+    worker.kill()
+    processed = embedded_folders(settings)["processed"]
+    held = [path for path in processed.rglob("*.msg")]
+    assert held, "the killed worker held no job"
+    assert stores.sessions.count() < len(payloads)
+    with WorkerProcess(settings, name="rescuer") as rescuer:
+        deadline = time.monotonic() + 120
+        while stores.sessions.count() < len(payloads):
+            assert time.monotonic() < deadline, f"{stores.sessions.count()} sessions saved"
+            time.sleep(0.1)
+    client.close()
+    assert all(stores.sessions.get(p["_id"]).version == 1 for p in payloads)  # type: ignore[union-attr]
+    assert len(list(settings.export_dir.glob("training_session_*.json"))) == len(payloads)
+    assert "put back" in rescuer.log_path.read_text()
+    stores.close()

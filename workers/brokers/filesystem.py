@@ -11,6 +11,11 @@ older than `UNFINISHED_GRACE_SECONDS`, set aside in the ``rejected_folder``, wit
 the log, instead of breaking the consumer. A message is
 taken by renaming it into the processed folder (stock kombu moves it to the system's temporary
 folder, a copy when that is another file system), so exactly one consumer wins.
+
+Stock kombu deletes a message as it hands it over, so a worker SIGKILLed with jobs in hand
+loses them. Here a message taken for a consumer that acks stays in the taker's claim folder
+(``processed/<owner>/``, see claims.py) until it is acked, rejected or put back, and a worker
+start puts back the claims of takers that are gone. ``store_processed`` is not supported.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from kombu.transport import filesystem as kombu_filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
+from workers.brokers.claims import owner_name
+
 logger = get_logger(__name__)
 UNFINISHED_GRACE_SECONDS = 10.0  # a stock writer finishes in one write call; this is lavish
 TEMPORARY_PREFIX = ".incoming-"  # no queue's file name pattern matches it (nor "*.msg")
@@ -36,6 +43,11 @@ REJECTED_FOLDER = "rejected"
 
 
 class Channel(kombu_filesystem.Channel):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._claims: dict[str, Path] = {}  # delivery tag -> its file in our claim folder
+        self._acked_queues: set[str] = set()  # consumed with acks: their messages are claimed
+        super().__init__(*args, **kwargs)
+
     # kombu's own classes disagree on the name of the message argument (payload / message)
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         folder = Path(self.data_folder_out)
@@ -79,8 +91,35 @@ class Channel(kombu_filesystem.Channel):
                 temporary.unlink(missing_ok=True)
         super()._queue_bind(exchange, routing_key, pattern, queue)
 
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
+        if no_ack:
+            self._acked_queues.discard(queue)
+        else:
+            self._acked_queues.add(queue)
+        return super().basic_consume(queue, no_ack, *args, **kwargs)
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple)
+        self._release(delivery_tag)
+
+    def basic_reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        super().basic_reject(delivery_tag, requeue)  # a requeue goes through _restore
+        self._release(delivery_tag)
+
+    def _restore(self, message: Any) -> None:
+        """Back in the queue as a new file (at shutdown, or on a reject), then unclaimed: a
+        crash in between delivers it twice, never not at all."""
+        super()._restore(message)
+        self._release(message.delivery_tag)
+
+    def _release(self, delivery_tag: str) -> None:
+        claimed = self._claims.pop(delivery_tag, None)
+        if claimed is not None:
+            claimed.unlink(missing_ok=True)
+
     def _get(self, queue: str, timeout: float | None = None) -> Any:
-        folder, taken_folder = Path(self.data_folder_in), Path(self.processed_folder)
+        folder = Path(self.data_folder_in)
+        taken_folder = Path(self.processed_folder) / owner_name()
         wanted = f"{queue}.msg"
         try:
             names = os.listdir(folder)
@@ -92,9 +131,16 @@ class Channel(kombu_filesystem.Channel):
                 continue
             if not self._take(folder / name, taken_folder / name):
                 continue  # another consumer took it first
-            message = self._read_taken(folder / name, taken_folder / name)
-            if message is not None:
-                return message
+            taken = taken_folder / name
+            message = self._read_taken(folder / name, taken)
+            if message is None:
+                continue
+            tag = message.get("properties", {}).get("delivery_tag")
+            if queue in self._acked_queues and isinstance(tag, str):
+                self._claims[tag] = taken  # kept until acked: a SIGKILL does not lose it
+            else:  # a consumer that never acks (a remote-control reply, say)
+                taken.unlink(missing_ok=True)
+            return message
         raise Empty()
 
     def _size(self, queue: str) -> int:
@@ -140,8 +186,6 @@ class Channel(kombu_filesystem.Channel):
         except ValueError:
             message = None
         if isinstance(message, dict):
-            if not self.store_processed:
-                taken.unlink(missing_ok=True)
             return message
         rejected = Path(self.transport_options.get("rejected_folder", REJECTED_FOLDER))
         try:
