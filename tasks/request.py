@@ -1,16 +1,41 @@
-"""The worker-side request of every trainlog job: arguments nested too deep are refused in the
-worker's main process, before the pool sees them. Celery passes the message body to a pool
-process, which decodes and reports on it recursively; ~500 levels deep and the job vanished
-there (no result, no log line, the message never acknowledged, so Redis would hand it out
-again and again). Here it fails at once as VALIDATION, recorded like any other failure."""
+"""The worker-side request of every trainlog job.
+
+Arguments nested too deep are refused in the worker's main process, before the pool sees them.
+Celery passes the message body to a pool process, which decodes and reports on it recursively;
+~500 levels deep and the job vanished there (no result, no log line, the message never
+acknowledged, so Redis would hand it out again and again). Here it fails at once as
+VALIDATION, recorded like any other failure.
+
+A job whose pool process could not reach the broker or the result backend around the job (to
+record it started, or to store its result) goes back to the queue. Celery acknowledged it as
+failed (`acks_late` acks failures), so a job that never ran its body, because Redis was down
+when it would have been marked started, was lost. Jobs are idempotent, so running one again
+whose body did finish is safe."""
 
 from __future__ import annotations
 
-from billiard.einfo import ExceptionInfo
+import logging
+
+import redis.exceptions
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
+from celery.exceptions import BackendError
 from celery.worker.request import Request
+from celery.worker.state import task_ready
+from kombu.exceptions import OperationalError
 
 from storage.errors import ValidationError
 from storage.values import check_arguments_nesting
+from tasks.base import retry_delay
+
+log = logging.getLogger(__name__)
+# what a pool process raises when the broker or result backend cannot be reached
+UNREACHABLE = (
+    BackendError,
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+)
 
 
 class TrainlogRequest(Request):
@@ -37,3 +62,35 @@ class TrainlogRequest(Request):
             raise error
         except ValidationError:
             self.on_failure(ExceptionInfo(), send_failed_event=True, return_ok=False)
+
+    def on_failure(
+        self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        """`return_ok` False: the error came from around the job, not from the job itself."""
+        error = exc_info.exception
+        if isinstance(error, ExceptionWithTraceback):
+            error = error.exc
+        if not return_ok and self.task.acks_late and isinstance(error, UNREACHABLE):
+            task_ready(self)
+            log.warning(
+                "%s[%s]: %r around the job (broker or result backend unreachable): "
+                "it will run again",
+                self.task_name,
+                self.id,
+                error,
+            )
+            self._run_again()
+            return
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def _run_again(self) -> None:
+        """Send the job again a second or two later (a result backend still down must not
+        spin it through the worker); if the broker is down too, put its message back: it is
+        redelivered, at the latest after the visibility timeout."""
+        delay = retry_delay(1, self.task.settings.retry_backoff_max)
+        try:
+            self.task.signature_from_request(self._context, countdown=delay).apply_async()
+        except Exception:
+            self.reject(requeue=True)
+            return
+        self.acknowledge()
