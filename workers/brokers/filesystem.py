@@ -32,6 +32,7 @@ from kombu.transport import filesystem as kombu_filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
+from workers.brokers.acks import AckedQueues
 from workers.brokers.claims import owner_name
 
 logger = get_logger(__name__)
@@ -42,10 +43,9 @@ TEMPORARY_PREFIX = ".incoming-"  # no queue's file name pattern matches it (nor 
 REJECTED_FOLDER = "rejected"
 
 
-class Channel(kombu_filesystem.Channel):
+class Channel(AckedQueues, kombu_filesystem.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._claims: dict[str, Path] = {}  # delivery tag -> its file in our claim folder
-        self._acked_queues: set[str] = set()  # consumed with acks: their messages are claimed
         super().__init__(*args, **kwargs)
 
     # kombu's own classes disagree on the name of the message argument (payload / message)
@@ -91,13 +91,6 @@ class Channel(kombu_filesystem.Channel):
                 temporary.unlink(missing_ok=True)
         super()._queue_bind(exchange, routing_key, pattern, queue)
 
-    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
-        if no_ack:
-            self._acked_queues.discard(queue)
-        else:
-            self._acked_queues.add(queue)
-        return super().basic_consume(queue, no_ack, *args, **kwargs)
-
     def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
         super().basic_ack(delivery_tag, multiple)
         self._release(delivery_tag)
@@ -136,7 +129,7 @@ class Channel(kombu_filesystem.Channel):
             if message is None:
                 continue
             tag = message.get("properties", {}).get("delivery_tag")
-            if queue in self._acked_queues and isinstance(tag, str):
+            if self.acked(queue) and isinstance(tag, str):
                 self._claims[tag] = taken  # kept until acked: a SIGKILL does not lose it
             else:  # a consumer that never acks (a remote-control reply, say)
                 taken.unlink(missing_ok=True)

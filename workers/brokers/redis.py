@@ -31,6 +31,8 @@ from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
+from workers.brokers.acks import AckedQueues
+
 logger = get_logger(__name__)
 FIRST_PAUSE = 0.002  # seconds after the first empty pop; doubles up to idle_poll_interval
 
@@ -77,7 +79,7 @@ class QoS(kombu_redis.QoS):
             super().append(message, delivery_tag)
 
 
-class Channel(kombu_redis.Channel):
+class Channel(AckedQueues, kombu_redis.Channel):
     """Takes messages with POP_AND_RECORD instead of BRPOP; everything else is kombu's."""
 
     QoS = QoS
@@ -92,7 +94,6 @@ class Channel(kombu_redis.Channel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._recorded: set[str] = set()
-        self._no_ack_queues: set[str] = set()
         self._pending: str | None = None
         self._idle = False
         self._idle_until: float | None = None
@@ -111,15 +112,6 @@ class Channel(kombu_redis.Channel):
         if self._commands is None:
             self._commands = self._create_client()
         yield self._commands
-
-    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
-        # a no_ack consumer (e.g. a control reply) never acks: recording its messages as
-        # unacked would have them restored, and delivered again, after the visibility timeout
-        if no_ack:
-            self._no_ack_queues.add(queue)
-        else:
-            self._no_ack_queues.discard(queue)
-        return super().basic_consume(queue, no_ack, *args, **kwargs)
 
     def take_recorded(self, delivery_tag: str) -> bool:
         if delivery_tag in self._recorded:
@@ -143,7 +135,7 @@ class Channel(kombu_redis.Channel):
             connection.send_command("BLPOP", self._key(self.idle_wait_key), self.idle_poll_interval)
             return None
         pairs = [
-            (self._q_for_pri(queue, pri), "0" if queue in self._no_ack_queues else "1")
+            (self._q_for_pri(queue, pri), "1" if self.acked(queue) else "0")
             for pri in self.priority_steps
             for queue in queues
         ]
