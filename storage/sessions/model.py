@@ -103,7 +103,8 @@ class TrainingSession(_Strict):
 
 def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSession:
     """Validate a payload (dict or JSON text); VALIDATION names the first bad field."""
-    if isinstance(payload, str | bytes):
+    from_text = isinstance(payload, str | bytes)
+    if from_text:
         if len(payload) > max_bytes:
             raise ValidationError(
                 f"session payload is {len(payload):,} bytes; the limit is {max_bytes:,}",
@@ -115,18 +116,17 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
             raise ValidationError(
                 f"session payload is not JSON: {error}", field="payload"
             ) from None
-        check_nesting(payload, "session payload")
-    elif isinstance(payload, dict):
-        check_nesting(payload, "session payload")  # before json.dumps recurses into it
+    check_nesting(payload, "session payload")  # before json.dumps or validation recurse
+    if not isinstance(payload, dict):
+        raise ValidationError(
+            f"a session must be a JSON object, got {type(payload).__name__}", field="payload"
+        )
+    if not from_text:
         size = len(json.dumps(payload, default=str))
         if size > max_bytes:
             raise ValidationError(
                 f"session payload is {size:,} bytes; the limit is {max_bytes:,}", field="payload"
             )
-    if not isinstance(payload, dict):
-        raise ValidationError(
-            f"a session must be a JSON object, got {type(payload).__name__}", field="payload"
-        )
     try:
         return TrainingSession.model_validate(payload)
     except pydantic.ValidationError as error:
