@@ -12,7 +12,7 @@ from celery.utils.log import get_logger
 
 from storage.settings import Settings, load_settings
 from workers.brokers.claims import recover_claims
-from workers.brokers.filesystem import remove_abandoned_writes, sent_order
+from workers.brokers.filesystem import remove_abandoned_writes
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
 
 logger = get_logger(__name__)
@@ -67,7 +67,7 @@ def _recover_claims(instance: Any = None, **_: Any) -> None:
     settings = _embedded_settings(instance)
     if settings is not None:
         folders = embedded_folders(settings)
-        restored = recover_claims(folders["processed"], folders["queue"], sent_order)
+        restored = recover_claims(folders["processed"], folders["queue"])
         if restored:
             logger.warning(
                 "put back %d job(s) that a worker which stopped without finishing them held",

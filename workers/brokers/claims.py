@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
-def owner_name(pid: int | None = None) -> str:
+def owner_name() -> str:
     """This process as a claim folder name: ``<boot>-<pid>-<start time>``."""
-    pid = os.getpid() if pid is None else pid
-    return _owner_of(pid, _boot())
+    return _owner_of(os.getpid(), _boot())
 
 
 @cache
@@ -59,10 +57,11 @@ def owner_alive(name: str) -> bool:
     return started in ("0", _started(pid))
 
 
-def recover_claims(processed: Path, queue: Path, order: Callable[[str], tuple[int, str]]) -> int:
+def recover_claims(processed: Path, queue: Path) -> int:
     """Put the messages claimed by owners that are gone back in the queue, under their own
-    names (so in their place in line); returns how many. Loose files (the layout before
-    claims, when a taken message was deleted at once) are removed."""
+    names, so in their place in line (a queue is served by the send time in the names);
+    returns how many. Loose files (the layout before claims, when a taken message was deleted
+    at once) are removed."""
     restored = 0
     for entry in sorted(processed.iterdir()) if processed.is_dir() else []:
         if not entry.is_dir():
@@ -71,7 +70,7 @@ def recover_claims(processed: Path, queue: Path, order: Callable[[str], tuple[in
             continue
         if owner_alive(entry.name):
             continue
-        for message in sorted(entry.iterdir(), key=lambda path: order(path.name)):
+        for message in entry.iterdir():
             try:
                 os.replace(message, queue / message.name)
                 restored += 1

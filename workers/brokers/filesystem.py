@@ -39,7 +39,7 @@ logger = get_logger(__name__)
 UNFINISHED_GRACE_SECONDS = 10.0  # a stock writer finishes in one write call; this is lavish
 TEMPORARY_PREFIX = ".incoming-"  # no queue's file name pattern matches it (nor "*.msg")
 # where unreadable files go unless the `rejected_folder` option says (kombu's folders default
-# to relative names too); not in the processed folder, which a worker clears at start
+# to relative names too); not in the processed folder, which holds claims
 REJECTED_FOLDER = "rejected"
 
 
@@ -52,22 +52,16 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         folder = Path(self.data_folder_out)
         name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        if not folder.is_dir():
+            recreate_queue_folder(folder)
         temporary = folder / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
-        body = str_to_bytes(dumps(payload))
-        for attempt in (1, 2):
-            try:
-                temporary.write_bytes(body)
-                os.replace(temporary, folder / name)
-                return
-            except FileNotFoundError as error:
-                if attempt == 1 and recreate_queue_folder(folder):
-                    continue
-                failure: OSError = error
-            except OSError as error:
-                failure = error
+        try:
+            temporary.write_bytes(str_to_bytes(dumps(payload)))
+            os.replace(temporary, folder / name)
+        except OSError as error:
             temporary.unlink(missing_ok=True)
             raise kombu_filesystem.ChannelError(
-                f"cannot add a message to {folder}: {failure.strerror}"
+                f"cannot add a message to {folder}: {error.strerror}"
             ) from None
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
@@ -201,23 +195,20 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
         return None
 
 
-def recreate_queue_folder(folder: Path) -> bool:
+def recreate_queue_folder(folder: Path) -> None:
     """Make the queue folder again after someone removed it under a running worker or
     producer (a reset of the home, say), so both go on instead of stopping. The messages that
-    were in it are gone: logged as an error. False when it cannot be made (then the caller
-    reports its own error)."""
+    were in it are gone: logged as an error. If it cannot be made, the caller's next step on
+    it reports why."""
     try:
         folder.mkdir(parents=True)
-    except FileExistsError:
-        return True  # another process made it first
     except OSError:
-        return False
+        return  # made by another process first, or not makeable: see the docstring
     logger.error(
         "the queue folder %s was removed while in use: made it again "
         "(messages that were queued in it are lost)",
         folder,
     )
-    return True
 
 
 def sent_order(name: str) -> tuple[int, str]:
