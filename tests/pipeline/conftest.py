@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
+from storage.sessions.schema import shipped_schema
 from storage.settings import Settings
 from storage.stores import Stores
 from tests.services import redis_database
@@ -53,3 +58,21 @@ def _run(settings: Settings) -> Iterator[Pipeline]:
         client.close()
         worker.stop()
         stores.close()
+
+
+def wait_for_sessions(stores: Stores, count: int, timeout: float) -> None:
+    """Until `count` sessions are in SQL; fails naming how many there were after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (saved := stores.sessions.count()) < count:
+        assert time.monotonic() < deadline, f"{saved} sessions saved after {timeout:g}s"
+        time.sleep(0.05)
+
+
+def assert_saved_once(stores: Stores, settings: Settings, payloads: list[dict[str, Any]]) -> None:
+    """Each payload is one SQL session at version 1 with one schema-valid JSON file."""
+    assert stores.sessions.count() == len(payloads)
+    assert all(stores.sessions.get(p["_id"]).version == 1 for p in payloads)  # type: ignore[union-attr]
+    files = sorted(settings.export_dir.glob("training_session_*.json"))
+    assert len(files) == len(payloads)
+    for path in files:
+        jsonschema.validate(json.loads(path.read_text()), shipped_schema())

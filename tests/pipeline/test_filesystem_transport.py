@@ -22,6 +22,7 @@ from kombu import Connection, Exchange, Queue
 from storage.settings import Settings
 from storage.stores import Stores
 from tests.factories import session_payload
+from tests.pipeline.conftest import assert_saved_once, wait_for_sessions
 from workers.app import create_app
 from workers.brokers.claims import owner_alive, owner_name, recover_claims
 from workers.brokers.filesystem import (
@@ -29,7 +30,6 @@ from workers.brokers.filesystem import (
     UNFINISHED_GRACE_SECONDS,
     Channel,
     remove_abandoned_writes,
-    sent_order,
 )
 from workers.client import TrainlogClient
 from workers.config import (
@@ -310,7 +310,7 @@ def test_a_message_is_claimed_until_acked_and_a_dead_takers_claims_come_back(
             claims.rename(dead)
             held[1].channel.qos._delivered.clear()  # and it cannot restore anything itself
     processed = embedded_folders(Settings.for_home(home))["processed"]
-    assert recover_claims(processed, queue_folder(home), sent_order) == 1
+    assert recover_claims(processed, queue_folder(home)) == 1
     assert not dead.exists()
     with connect(home) as connection:
         assert connection.default_channel._get(jobs.name)["body"] is not None
@@ -352,22 +352,15 @@ def test_jobs_held_by_a_sigkilled_embedded_worker_are_done_after_a_restart(home:
     worker = WorkerProcess(settings, name="victim").start()
     for payload in payloads:
         client.send("save_session", payload)
-    deadline = time.monotonic() + 60
-    while stores.sessions.count() < 5:
-        assert time.monotonic() < deadline, "the worker saved nothing"
-        time.sleep(0.02)
+    wait_for_sessions(stores, 5, timeout=60)
     worker.kill()
     processed = embedded_folders(settings)["processed"]
     held = [path for path in processed.rglob("*.msg")]
     assert held, "the killed worker held no job"
     assert stores.sessions.count() < len(payloads)
     with WorkerProcess(settings, name="rescuer") as rescuer:
-        deadline = time.monotonic() + 120
-        while stores.sessions.count() < len(payloads):
-            assert time.monotonic() < deadline, f"{stores.sessions.count()} sessions saved"
-            time.sleep(0.1)
+        wait_for_sessions(stores, len(payloads), timeout=120)
     client.close()
-    assert all(stores.sessions.get(p["_id"]).version == 1 for p in payloads)  # type: ignore[union-attr]
-    assert len(list(settings.export_dir.glob("training_session_*.json"))) == len(payloads)
+    assert_saved_once(stores, settings, payloads)
     assert "put back" in rescuer.log_path.read_text()
     stores.close()

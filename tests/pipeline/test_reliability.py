@@ -20,7 +20,7 @@ import pytest
 from storage.sessions.schema import shipped_schema
 from storage.stores import Stores
 from tests.factories import session_payload
-from tests.pipeline.conftest import make_settings
+from tests.pipeline.conftest import assert_saved_once, make_settings
 from tests.pipeline.ledger import unaccounted_jobs
 from tests.services import port_open
 from workers.client import TrainlogClient
@@ -88,12 +88,7 @@ def test_whole_worker_sigkilled_loses_nothing_and_persists_once(redis_home) -> N
         deadline = time.monotonic() + 60
         while queue_depth(settings) and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert stores.sessions.count() == 200
-    assert all(stores.sessions.get(p["_id"]).version == 1 for p in payloads)
-    files = sorted(settings.export_dir.glob("training_session_*.json"))
-    assert len(files) == 200
-    for path in files:
-        jsonschema.validate(json.loads(path.read_text()), shipped_schema())
+    assert_saved_once(stores, settings, payloads)
     client.close()
 
 
