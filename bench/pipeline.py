@@ -93,13 +93,20 @@ def latency_ms(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> 
 
 
 def measure(
-    label: str, settings: Settings, jobs: int, rounds: int, app_module: str = "workers.app"
+    label: str,
+    settings: Settings,
+    jobs: int,
+    rounds: int,
+    app_module: str = "workers.app",
+    concurrency: int = 2,
 ) -> None:
     Stores(settings).initialize()
     client = TrainlogClient(settings)
     noop: list[Batch] = []
     save: list[Batch] = []
-    worker = WorkerProcess(settings, name=f"bench-{label}", concurrency=2, app_module=app_module)
+    worker = WorkerProcess(
+        settings, name=f"bench-{label}", concurrency=concurrency, app_module=app_module
+    )
     with worker:
         assert worker.process is not None
         servers = {"broker": "redis-server"} if settings.broker_url else {}
@@ -121,7 +128,7 @@ def measure(
     noop_rate, save_rate = (statistics.median(run[1] for run in runs) for runs in (noop, save))
     noop_cpu, save_cpu = (cpu_per_job(runs) for runs in (noop, save))
     print(
-        f"[{label}] {jobs} jobs x {rounds} alternating rounds, worker -c 2, acks_late, "
+        f"[{label}] {jobs} jobs x {rounds} alternating rounds, worker -c {concurrency}, acks_late, "
         "prefetch 1, events on"
     )
     for name, runs, latency in (
@@ -164,6 +171,7 @@ def main() -> None:
         help="run the Redis part on kombu's own transport (bench/stock_kombu_app.py)",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--concurrency", type=int, default=2, help="pool processes (-c)")
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument(
         "--postgres",
@@ -183,7 +191,7 @@ def main() -> None:
             options["database_url"] = stack.enter_context(postgres_database())
             label += " + postgresql"
         settings = Settings.for_home(root / "redis", **options)
-        measure(label, settings, args.jobs, args.rounds, app_module)
+        measure(label, settings, args.jobs, args.rounds, app_module, args.concurrency)
     if not args.skip_embedded:
         measure(
             "embedded", Settings.for_home(root / "embedded"), max(args.jobs // 5, 50), args.rounds
