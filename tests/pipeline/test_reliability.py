@@ -230,7 +230,11 @@ def test_flower_lists_worker_and_tasks(redis_home, tmp_path: Path) -> None:
             tasks = _get(port, "/api/tasks", auth=("admin", "s3cret"))
         client.close()
         assert any(name.startswith("watched-") for name in workers), (workers, tasks)
-        assert any(t.get("name") == "trainlog.save_session" for t in tasks.values())
+        saves = [t for t in tasks.values() if t.get("name") == "trainlog.save_session"]
+        assert saves, tasks
+        # Flower shows the producer's summary of the arguments, not the athlete's data
+        assert all(session_payload(13)["_id"] in str(t.get("args")) for t in saves), saves
+        assert not any("Ana Test" in json.dumps(t) for t in saves), saves
         with pytest.raises(urllib.error.HTTPError) as denied:
             _get(port, "/api/workers", auth=None)
         assert denied.value.code == 401
