@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from storage.sessions.model import TrainingSession
 from storage.sql.database import Database
+from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
 LOCK_KEY = "trainlog:training_sessions"
@@ -50,8 +51,17 @@ class SessionStore:
             self.sessions.c.date,
             self.sessions.c.jsonPath,
         ).where(self.sessions.c.sessionId == sa.bindparam("sid"))
+        dialect = database.engine.dialect
+        # the statements of every save, compiled once (see storage/sql/prepared.py)
+        self._stored_hash = PreparedStatement(
+            sa.select(self.sessions.c.payloadHash).where(
+                self.sessions.c.sessionId == sa.bindparam("sid")
+            ),
+            dialect,
+        )
         self._inserts = {
-            table.name: sa.insert(table) for table in (self.sessions, self.exercises, self.sets)
+            table.name: PreparedStatement(sa.insert(table), dialect)
+            for table in (self.sessions, self.exercises, self.sets)
         }
 
     def save(self, session: TrainingSession, json_path: str) -> SaveOutcome:
@@ -61,32 +71,27 @@ class SessionStore:
         with self.database.transaction(
             write=True, lock_key=LOCK_KEY, table="training_sessions"
         ) as connection:
-            old = connection.execute(self._previous, {"sid": sid}).first()
-            if old is not None and old.payloadHash == digest:
+            stored = self._stored_hash.first(connection, {"sid": sid})
+            if stored is not None and stored[0] == digest:
                 return SaveOutcome(False)
+            old = None if stored is None else connection.execute(self._previous, {"sid": sid}).one()
             now = self._now()
             if old is not None:  # a changed session: its rows are replaced as a whole
                 for child in (self.sets, self.exercises):
                     connection.execute(sa.delete(child).where(child.c.sessionId == sid))
                 connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
-            connection.execute(
-                self._inserts["training_sessions"],
-                [
-                    self._session_row(
-                        session,
-                        digest,
-                        json_path,
-                        now,
-                        created=old.createdAt if old else now,
-                        version=(old.version + 1) if old else 1,
-                    )
-                ],
+            row = self._session_row(
+                session,
+                digest,
+                json_path,
+                now,
+                created=old.createdAt if old else now,
+                version=(old.version + 1) if old else 1,
             )
+            self._inserts["training_sessions"].execute(connection, [row])
             exercise_rows, set_rows = self._child_rows(session, now)
-            if exercise_rows:
-                connection.execute(self._inserts["session_exercises"], exercise_rows)
-            if set_rows:
-                connection.execute(self._inserts["session_sets"], set_rows)
+            self._inserts["session_exercises"].execute(connection, exercise_rows)
+            self._inserts["session_sets"].execute(connection, set_rows)
             if old is None:
                 return SaveOutcome(True)
             return SaveOutcome(True, old.userId, old.date, old.jsonPath)
