@@ -25,7 +25,7 @@ class PreparedStatement:
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or []) if self.positional else list(compiled.binds)
-        escaped = compiled.escaped_bind_names or {}
+        escaped: Mapping[str, str] = compiled.escaped_bind_names or {}
         self._names = [(name, escaped.get(name, name)) for name in names]
         self._processors: list[Processor] = [
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
