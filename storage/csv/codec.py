@@ -144,6 +144,13 @@ def read_frame(
             raw = handle.read()
     except FileNotFoundError:
         return empty_frame(table)
+    return parse_frame(raw, path, table, add_missing=add_missing, whole_lines=whole_lines)
+
+
+def parse_frame(
+    raw: bytes, path: Path, table: Table, *, add_missing: bool = True, whole_lines: bool = False
+) -> pd.DataFrame:
+    """`read_frame` of bytes already read from `path` (named in errors)."""
     raw = raw.removeprefix(BOM)  # a file saved by a spreadsheet
     if whole_lines and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]

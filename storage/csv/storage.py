@@ -14,7 +14,7 @@ import pandas as pd
 
 from storage.csv.cache import FrameCache, file_signature
 from storage.csv.cells import record_line
-from storage.csv.codec import empty_frame, header_names, read_frame, read_keys
+from storage.csv.codec import empty_frame, header_names, parse_frame, read_frame, read_keys
 from storage.csv.files import append_lines, remove_quietly, replace_file, replace_files
 from storage.csv.frames import as_frame, concat_rows, key_index, keys_index, merge_rows
 from storage.csv.keylists import KeyCache, PartKeys, sidecar_path
@@ -162,10 +162,7 @@ class CsvStorage:
         """Parse the given parts (caller holds the lock). A key found in two months (a writer
         killed while moving a row) keeps its highest version."""
         paths = [self.part_path(table, part) for part in parts]
-        appendable = is_partitioned(table)
-        frames = [
-            read_frame(path, table, whole_lines=appendable) for path in paths if path.exists()
-        ]
+        frames = [self._parse_part(table, path) for path in paths]
         frames = [frame for frame in frames if not frame.empty]
         if not frames:
             return empty_frame(table)
@@ -176,6 +173,17 @@ class CsvStorage:
             frame = frame.sort_values("version", kind="stable", na_position="first")
             frame = frame[~key_index(frame, table.key).duplicated(keep="last")].sort_index()
         return frame
+
+    def _parse_part(self, table: Table, path: Path) -> pd.DataFrame:
+        """One part's rows, parsed again only when its bytes changed (caller holds the lock)."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return empty_frame(table)
+        whole_lines = is_partitioned(table)
+        return self.frame_cache.parse(
+            path, raw, lambda data: parse_frame(data, path, table, whole_lines=whole_lines)
+        )
 
     def write_parts(
         self,
