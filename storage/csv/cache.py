@@ -35,16 +35,15 @@ class FrameCache:
     """Least recently used parsed files, bounded by their total rows."""
 
     def __init__(self, rows: int = CACHED_ROWS, file_rows: int = CACHED_FILE_ROWS) -> None:
-        self._frames: OrderedDict[tuple[Path, bool], tuple[bytes, pd.DataFrame]] = OrderedDict()
+        self._frames: OrderedDict[Path, tuple[bytes, pd.DataFrame]] = OrderedDict()
         self._rows, self._limit, self._file_limit = 0, rows, file_rows
         self.hits = self.misses = 0
 
-    def parse(self, path: Path, raw: bytes, parse: Parse, *, variant: bool = False) -> pd.DataFrame:
-        """`parse(raw)`, or a copy of the frame parsed from the same bytes before; `variant`
-        tells apart two ways of parsing one file."""
+    def parse(self, path: Path, raw: bytes, parse: Parse) -> pd.DataFrame:
+        """`parse(raw)`, or a copy of the frame parsed from the same bytes of `path` before."""
         if len(raw) > CACHED_FILE_BYTES:
             return parse(raw)
-        slot = (path, variant)
+        slot = path
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         known = self._frames.get(slot)
         if known is not None and known[0] == digest:
@@ -61,7 +60,7 @@ class FrameCache:
                 self._drop(next(iter(self._frames)))
         return frame
 
-    def _drop(self, slot: tuple[Path, bool]) -> None:
+    def _drop(self, slot: Path) -> None:
         known = self._frames.pop(slot, None)
         if known is not None:
             self._rows -= len(known[1])
