@@ -43,24 +43,23 @@ class FrameCache:
         """`parse(raw)`, or a copy of the frame parsed from the same bytes of `path` before."""
         if len(raw) > CACHED_FILE_BYTES:
             return parse(raw)
-        slot = path
         digest = hashlib.blake2b(raw, digest_size=16).digest()
-        known = self._frames.get(slot)
+        known = self._frames.get(path)
         if known is not None and known[0] == digest:
-            self._frames.move_to_end(slot)
+            self._frames.move_to_end(path)
             self.hits += 1
             return known[1].copy()  # callers may change theirs; ours stays as parsed
         self.misses += 1
-        self._drop(slot)
+        self._drop(path)
         frame = parse(raw)
         if len(frame) <= self._file_limit:
-            self._frames[slot] = (digest, frame.copy())
+            self._frames[path] = (digest, frame.copy())
             self._rows += len(frame)
             while self._rows > self._limit and self._frames:
                 self._drop(next(iter(self._frames)))
         return frame
 
-    def _drop(self, slot: Path) -> None:
-        known = self._frames.pop(slot, None)
+    def _drop(self, path: Path) -> None:
+        known = self._frames.pop(path, None)
         if known is not None:
             self._rows -= len(known[1])
