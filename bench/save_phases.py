@@ -1,0 +1,101 @@
+"""Where a save_session's time goes inside a real worker on Redis: wall and CPU milliseconds
+per part of the save (SQL rows, JSON file, activity row, ...), per job as Celery runs it, and
+the idle time a pool process waits for its next job; the no-op beside it for scale.
+
+    python -m bench.save_phases [--jobs 1000] [--concurrency 2] [--redis URL]
+
+Wall minus CPU is time spent waiting: on fsync, on a lock, for a core. It is the same worker
+configuration as bench/pipeline.py, with each part wrapped by bench/phase_app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import redis
+
+from bench.common import CpuMeter
+from bench.phase_app import PARTS
+from bench.pipeline import payloads, run_batch, settle
+from storage.settings import Settings
+from storage.stores import Stores
+from workers.client import TrainlogClient
+from workers.process import WorkerProcess
+
+Totals = dict[str, list[float]]  # label -> [calls, wall s, CPU s]
+
+
+def collect(folder: Path) -> Totals:
+    """The pool processes' totals added together."""
+    merged: Totals = {}
+    for path in folder.glob("*.json"):
+        for label, (calls, wall, cpu) in json.loads(path.read_text()).items():
+            entry = merged.setdefault(label, [0, 0.0, 0.0])
+            entry[0] += calls
+            entry[1] += wall
+            entry[2] += cpu
+    return merged
+
+
+def report(totals: Totals) -> None:
+    print(f"  {'':<34}{'calls':>7}{'wall ms':>10}{'CPU ms':>9}{'waiting ms':>12}")
+    jobs = ("ping", "save_session")
+    order = [*(f"task trainlog.{job}" for job in jobs), *PARTS, "task trainlog.recompute_pending"]
+    order += [f"idle before trainlog.{job}" for job in jobs]
+    for label in order:
+        if label not in totals:
+            continue
+        calls, wall, cpu = totals[label]
+        wall_ms, cpu_ms = wall * 1000 / calls, cpu * 1000 / calls
+        waiting = f"{wall_ms - cpu_ms:12.3f}" if cpu else ""
+        indent = "    " if label in PARTS else ""
+        print(f"  {indent + label:<34}{calls:7.0f}{wall_ms:10.3f}{cpu_ms:9.3f}{waiting}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-phases-"))
+    phases = root / "phases"
+    phases.mkdir()
+    redis.Redis.from_url(args.redis).flushdb()
+    settings = Settings.for_home(root / "home", broker_url=args.redis)
+    Stores(settings).initialize()
+    client = TrainlogClient(settings)
+    worker = WorkerProcess(
+        settings,
+        name="bench-phases",
+        concurrency=args.concurrency,
+        app_module="bench.phase_app",
+        extra_env={"BENCH_PHASES_DIR": str(phases)},
+    )
+    with worker:
+        assert worker.process is not None
+        meter = CpuMeter(worker.process.pid)
+        run_batch(client, meter, "save_session", [[p] for p in payloads(100)])  # warm-up
+        settle(client)
+        baseline = collect(phases)
+        noop = run_batch(client, meter, "ping", [[] for _ in range(args.jobs)])
+        settle(client)
+        save = run_batch(client, meter, "save_session", [[p] for p in payloads(args.jobs)])
+        settle(client)
+    client.close()
+    totals = {}
+    for label, entry in collect(phases).items():
+        before = baseline.get(label, [0, 0.0, 0.0])
+        totals[label] = [now - then for now, then in zip(entry, before, strict=True)]
+    print(
+        f"[redis] {args.jobs} no-ops then {args.jobs} saves, worker -c {args.concurrency}: "
+        f"{noop[1]:.0f}/s and {save[1]:.0f}/s end to end (per pool process, ms per call)"
+    )
+    report({label: entry for label, entry in totals.items() if entry[0] > 0})
+
+
+if __name__ == "__main__":
+    main()
