@@ -83,6 +83,16 @@ def settle(client: TrainlogClient, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
+def warm_up(client: TrainlogClient, meter: CpuMeter, jobs: int) -> None:
+    """An untimed full batch of no-ops, then of saves, then idle. A freshly started worker
+    runs its no-ops slowly for the first ~500 or so jobs (2026-12-01: the first timed no-op
+    batch ran at 245-293/s after a 100-job warm-up in nine runs of nine, at 363-453/s after
+    a 500-job one), which favoured the save in the ratio."""
+    run_batch(client, meter, "ping", [[] for _ in range(jobs)])
+    run_batch(client, meter, "save_session", [[p] for p in payloads(jobs)])
+    settle(client)
+
+
 def latency_ms(client: TrainlogClient, job: str, args_list: list[list[Any]]) -> float:
     samples = []
     for args in args_list:
@@ -113,10 +123,8 @@ def measure(
         if settings.database_url.startswith("postgresql"):
             servers["postgres"] = "postgres"
         meter = CpuMeter(worker.process.pid, servers)
-        warm_up = max(jobs // 5, 10)  # untimed: the first batch after a start runs slow
-        run_batch(client, meter, "ping", [[] for _ in range(warm_up)])
-        run_batch(client, meter, "save_session", [[p] for p in payloads(warm_up)])
-        settle(client)
+        # the embedded broker's ~18 jobs/s is its poll, cold or warm: a timed batch's worth
+        warm_up(client, meter, max(jobs, 500) if settings.broker_url else jobs)
         for _ in range(rounds):
             noop.append(run_batch(client, meter, "ping", [[] for _ in range(jobs)]))
             settle(client)

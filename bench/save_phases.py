@@ -19,7 +19,7 @@ import redis
 
 from bench.common import CpuMeter
 from bench.phase_app import PARTS
-from bench.pipeline import payloads, run_batch, settle
+from bench.pipeline import payloads, run_batch, settle, warm_up
 from storage.settings import Settings
 from storage.stores import Stores
 from workers.client import TrainlogClient
@@ -78,8 +78,7 @@ def main() -> None:
     with worker:
         assert worker.process is not None
         meter = CpuMeter(worker.process.pid)
-        run_batch(client, meter, "save_session", [[p] for p in payloads(100)])  # warm-up
-        settle(client)
+        warm_up(client, meter, 500)
         baseline = collect(phases)
         noop = run_batch(client, meter, "ping", [[] for _ in range(args.jobs)])
         settle(client)
