@@ -84,10 +84,10 @@ def settle(client: TrainlogClient, timeout: float = 120) -> None:
 
 
 def warm_up(client: TrainlogClient, meter: CpuMeter, jobs: int) -> None:
-    """An untimed full batch of no-ops, then of saves, then idle. A freshly started worker
-    runs its no-ops slowly for the first ~500 or so jobs (2026-12-01: the first timed no-op
-    batch ran at 245-293/s after a 100-job warm-up in nine runs of nine, at 363-453/s after
-    a 500-job one), which favoured the save in the ratio."""
+    """An untimed full batch of no-ops, then of saves, then idle. After a 100-job warm-up the
+    first timed no-op batch ran slow (245-293/s) in nine runs of nine, which favoured the
+    save; after a 500-job one it ran at 363-433/s in three runs of five (2026-12-01). The
+    no-op's slow speed still comes and goes later on (docs/benchmarks.md)."""
     run_batch(client, meter, "ping", [[] for _ in range(jobs)])
     run_batch(client, meter, "save_session", [[p] for p in payloads(jobs)])
     settle(client)
