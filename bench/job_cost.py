@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CpuMeter, ratio_line
-from bench.pipeline import Batch, cpu_per_job, payloads, run_batch, warm_up
+from bench.pipeline import WARM_UP_JOBS, Batch, cpu_per_job, payloads, run_batch, warm_up
 from storage.settings import Settings
 from storage.stores import Stores
 from workers.client import TrainlogClient
@@ -57,7 +57,7 @@ def main() -> None:
     with worker:
         assert worker.process is not None
         meter = CpuMeter(worker.process.pid, {"broker": "redis-server"})
-        warm_up(client, meter, max(args.jobs, 500))
+        warm_up(client, meter, max(args.jobs, WARM_UP_JOBS))
         for _ in range(args.rounds):  # alternating, as in bench/pipeline.py
             for kind, (job, make) in kinds.items():
                 jobs = [make(p) for p in payloads(args.jobs)]

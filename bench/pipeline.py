@@ -83,7 +83,10 @@ def settle(client: TrainlogClient, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def warm_up(client: TrainlogClient, meter: CpuMeter, jobs: int) -> None:
+WARM_UP_JOBS = 500  # the untimed batch of each job a Redis bench runs before timing
+
+
+def warm_up(client: TrainlogClient, meter: CpuMeter, jobs: int = WARM_UP_JOBS) -> None:
     """An untimed full batch of no-ops, then of saves, then idle. After a 100-job warm-up the
     first timed no-op batch ran slow (245-293/s) in nine runs of nine, which favoured the
     save; after a 500-job one it ran at 363-433/s in three runs of five (2026-12-01). The
@@ -124,7 +127,7 @@ def measure(
             servers["postgres"] = "postgres"
         meter = CpuMeter(worker.process.pid, servers)
         # the embedded broker's ~18 jobs/s is its poll, cold or warm: a timed batch's worth
-        warm_up(client, meter, max(jobs, 500) if settings.broker_url else jobs)
+        warm_up(client, meter, max(jobs, WARM_UP_JOBS) if settings.broker_url else jobs)
         for _ in range(rounds):
             noop.append(run_batch(client, meter, "ping", [[] for _ in range(jobs)]))
             settle(client)

@@ -78,7 +78,7 @@ def main() -> None:
     with worker:
         assert worker.process is not None
         meter = CpuMeter(worker.process.pid)
-        warm_up(client, meter, 500)
+        warm_up(client, meter)
         baseline = collect(phases)
         noop = run_batch(client, meter, "ping", [[] for _ in range(args.jobs)])
         settle(client)
