@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from storage.errors import ConfigurationError
 
 PREFIX = "TRAINLOG_"
+MAX_EVENT_FLUSH_MS = 10_000
 
 # name: (default, meaning). The single place every default lives; `trainlog doctor --settings`
 # and docs/configuration.md print this table. A default of None means "derived" (see meaning).
@@ -45,6 +46,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         "seconds a process reuses the exercise catalog it read to fill empty muscle groups: "
         "a seed update or a user's catalog edit reaches every worker within this (0 = always read)",
     ),
+    "event_flush_ms": (
+        50,
+        "longest a worker holds a task event to publish it with others; Flower shows a task's "
+        "state that much later (0 = every loop turn, as stock Celery)",
+    ),
     "flower_user": ("admin", "Flower basic-auth user"),
     "flower_password": (None, "Flower basic-auth password; Flower refuses to start without one"),
     "table_backends": ("", "overrides of table placement, e.g. 'activities=sql,goals=sql'"),
@@ -76,6 +82,7 @@ class Settings:
     atl_days: float = 7.0
     max_payload_bytes: int = 1_000_000
     catalog_refresh: int = 60
+    event_flush_ms: int = 50
     flower_user: str = "admin"
     flower_password: str | None = None
     table_backends: Mapping[str, str] = field(default_factory=dict)
@@ -194,6 +201,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     _check_home(home)
     if values["nightly_rollup_hour"] > 23:
         raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
+    if values["event_flush_ms"] > MAX_EVENT_FLUSH_MS:
+        raise ConfigurationError(
+            f"{PREFIX}EVENT_FLUSH_MS={values['event_flush_ms']} must be 0-{MAX_EVENT_FLUSH_MS}: "
+            "monitors would show tasks that long after they ran"
+        )
     if values["visibility_timeout"] <= values["task_time_limit"]:
         raise ConfigurationError(
             f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s) must exceed "

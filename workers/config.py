@@ -130,6 +130,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_extended": False,
         "task_track_started": True,
         "worker_send_task_events": True,
+        "worker_consumer": "workers.events:BatchedEventsConsumer",
         "task_send_sent_event": True,
         "task_default_queue": "default",
         "task_queues": [Queue(name, routing_key=name) for name in CONSUMED_QUEUES],

@@ -45,6 +45,9 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("TRAINLOG_TASK_TIME_LIMIT", "900"),
         ("TRAINLOG_RECOMPUTE_DELAY", "-2"),
         ("TRAINLOG_RECOMPUTE_DELAY", "300"),
+        ("TRAINLOG_EVENT_FLUSH_MS", "-1"),
+        ("TRAINLOG_EVENT_FLUSH_MS", "0.05"),
+        ("TRAINLOG_EVENT_FLUSH_MS", "60000"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
