@@ -10,7 +10,13 @@ A job whose pool process could not reach the broker or the result backend around
 record it started, or to store its result) goes back to the queue. Celery acknowledged it as
 failed (`acks_late` acks failures), so a job that never ran its body, because Redis was down
 when it would have been marked started, was lost. Jobs are idempotent, so running one again
-whose body did finish is safe."""
+whose body did finish is safe.
+
+Likewise a job whose time limit ran out after the worker lost the broker connection while it
+ran: the limit went on counting while the worker reconnected (its main process does nothing
+else meanwhile, not even collect finished jobs), so the timeout says nothing about the job,
+and Celery would acknowledge it as failed. The worker's consumer notes when it lost the
+broker (`BROKER_LOST_AT` on the app, workers/consumer.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import logging
 
 import redis.exceptions
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
-from celery.exceptions import BackendError
+from celery.exceptions import BackendError, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.worker.request import Request
 from celery.worker.state import task_ready
 from kombu.exceptions import OperationalError
@@ -28,6 +34,8 @@ from storage.values import check_arguments_nesting
 from tasks.base import retry_delay
 
 log = logging.getLogger(__name__)
+BROKER_LOST_AT = "trainlog_broker_lost_at"  # app attribute: time() of the last broker loss
+TIME_LIMITS = (SoftTimeLimitExceeded, TimeLimitExceeded)
 # what a pool process raises when the broker or result backend cannot be reached
 UNREACHABLE = (
     BackendError,
@@ -40,6 +48,7 @@ UNREACHABLE = (
 
 class TrainlogRequest(Request):
     _refused = False
+    _sent_again = False
 
     def revoked(self) -> bool:
         """Celery asks this before handing a job to the pool (and a subclass it builds per
@@ -67,21 +76,37 @@ class TrainlogRequest(Request):
         self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
     ) -> None:
         """`return_ok` False: the error came from around the job, not from the job itself."""
+        if self._sent_again:  # a hard time limit reaches both handlers, in either order
+            return
         error = exc_info.exception
         if isinstance(error, ExceptionWithTraceback):
             error = error.exc
+        if isinstance(error, TIME_LIMITS) and self._outlived_broker():
+            self._send_again(f"{type(error).__name__} after the worker lost the broker")
+            return
         if not return_ok and self.task.acks_late and isinstance(error, UNREACHABLE):
-            task_ready(self)
-            log.warning(
-                "%s[%s]: %r around the job (broker or result backend unreachable): "
-                "it will run again",
-                self.task_name,
-                self.id,
-                error,
-            )
-            self._run_again()
+            self._send_again(f"{error!r} around the job (broker or result backend unreachable)")
             return
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        if self._sent_again:
+            return
+        if not soft and self._outlived_broker():
+            self._send_again(f"hard time limit ({timeout:g}s) after the worker lost the broker")
+            return
+        super().on_timeout(soft, timeout)
+
+    def _outlived_broker(self) -> bool:
+        """Whether the worker lost its broker connection after this job started."""
+        lost_at = getattr(self.task.app, BROKER_LOST_AT, None)
+        return lost_at is not None and self.time_start is not None and lost_at >= self.time_start
+
+    def _send_again(self, why: str) -> None:
+        task_ready(self)
+        self._sent_again = True
+        log.warning("%s[%s]: %s: it will run again", self.task_name, self.id, why)
+        self._run_again()
 
     def _run_again(self) -> None:
         """Send the job again a second or two later (a result backend still down must not

@@ -130,7 +130,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_extended": False,
         "task_track_started": True,
         "worker_send_task_events": True,
-        "worker_consumer": "workers.events:BatchedEventsConsumer",
+        "worker_consumer": "workers.consumer:TrainlogConsumer",
+        # jobs running when the broker connection drops finish (a short blip costs nothing);
+        # one whose time limit runs out while the worker reconnects is sent again
+        # (tasks/request.py). Celery 6's default, True, kills them all at once instead.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_send_sent_event": True,
         "task_default_queue": "default",
         "task_queues": [Queue(name, routing_key=name) for name in CONSUMED_QUEUES],

@@ -1,23 +1,31 @@
-"""Task events leave the worker in batches, at most `TRAINLOG_EVENT_FLUSH_MS` after the first.
+"""The worker's consumer: Celery's, with task events batched and broker outages noted.
 
+Task events leave the worker in batches, at most `TRAINLOG_EVENT_FLUSH_MS` after the first.
 Celery buffers a worker's task events and publishes what the buffer holds once per turn of the
 event loop. A job longer than a turn (a save, ~6 ms) therefore costs two publishes, "started"
 and "succeeded", each a Redis PUBLISH from the worker's main process and a message for every
 monitor. Here the first buffered event starts a timer and the buffer goes out when it fires, or
 at once when it holds the dispatcher's `buffer_limit` (24) events: one publish carries the
-events of several jobs. Shutdown flushes what is left."""
+events of several jobs. Shutdown flushes what is left.
+
+When the broker connection is lost, the time is noted on the app for the jobs then running:
+their time limits go on counting while the worker reconnects, and one that runs out then is
+sent again instead of failing (`tasks/request.py`)."""
 
 from __future__ import annotations
 
 import logging
-from time import monotonic
+from time import monotonic, time
+from typing import Any
 
 from celery.worker.consumer import Consumer
+
+from tasks.request import BROKER_LOST_AT
 
 log = logging.getLogger(__name__)
 
 
-class BatchedEventsConsumer(Consumer):  # type: ignore[misc]
+class TrainlogConsumer(Consumer):  # type: ignore[misc]
     """Celery's consumer, with task events flushed on a timer instead of every loop turn."""
 
     _flush_due: float | None = None  # when the scheduled flush fires; None: none scheduled
@@ -40,6 +48,10 @@ class BatchedEventsConsumer(Consumer):  # type: ignore[misc]
     def _flush_batch(self) -> None:
         self._flush_due = None
         self._flush_events()
+
+    def on_connection_error_after_connected(self, exc: Any) -> None:
+        setattr(self.app, BROKER_LOST_AT, time())
+        super().on_connection_error_after_connected(exc)
 
     def shutdown(self) -> None:
         self._flush_due = None
