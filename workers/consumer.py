@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class TrainlogConsumer(Consumer):  # type: ignore[misc]
-    """Celery's consumer, with task events flushed on a timer instead of every loop turn."""
+    """Celery's consumer: task events flushed on a timer instead of every loop turn, and the
+    time of each broker connection loss set on the app (`BROKER_LOST_AT`)."""
 
     _flush_due: float | None = None  # when the scheduled flush fires; None: none scheduled
 
