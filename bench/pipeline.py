@@ -111,7 +111,7 @@ def measure(
     jobs: int,
     rounds: int,
     app_module: str = "workers.app",
-    concurrency: int = 2,
+    concurrency: int | None = None,
 ) -> None:
     Stores(settings).initialize()
     client = TrainlogClient(settings)
@@ -138,8 +138,9 @@ def measure(
     client.close()
     noop_rate, save_rate = (statistics.median(run[1] for run in runs) for runs in (noop, save))
     noop_cpu, save_cpu = (cpu_per_job(runs) for runs in (noop, save))
+    processes = concurrency or settings.worker_concurrency
     print(
-        f"[{label}] {jobs} jobs x {rounds} alternating rounds, worker -c {concurrency}, acks_late, "
+        f"[{label}] {jobs} jobs x {rounds} alternating rounds, worker -c {processes}, acks_late, "
         "prefetch 1, events on"
     )
     for name, runs, latency in (
@@ -182,7 +183,9 @@ def main() -> None:
         help="run the Redis part on kombu's own transport (bench/stock_kombu_app.py)",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
-    parser.add_argument("--concurrency", type=int, default=2, help="pool processes (-c)")
+    parser.add_argument(
+        "--concurrency", type=int, help="pool processes (-c); default: the worker's default"
+    )
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument(
         "--postgres",

@@ -2,7 +2,7 @@
 per part of the save (SQL rows, JSON file, activity row, ...), per job as Celery runs it, and
 the idle time a pool process waits for its next job; the no-op beside it for scale.
 
-    python -m bench.save_phases [--jobs 1000] [--concurrency 2] [--redis URL]
+    python -m bench.save_phases [--jobs 1000] [--concurrency N] [--redis URL]
 
 Wall minus CPU is time spent waiting: on fsync, on a lock, for a core. It is the same worker
 configuration as bench/pipeline.py, with each part wrapped by bench/phase_app.py.
@@ -58,7 +58,7 @@ def report(totals: Totals) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, help="default: the worker's default")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-phases-"))
@@ -89,8 +89,9 @@ def main() -> None:
     for label, entry in collect(phases).items():
         before = baseline.get(label, [0, 0.0, 0.0])
         totals[label] = [now - then for now, then in zip(entry, before, strict=True)]
+    processes = args.concurrency or settings.worker_concurrency
     print(
-        f"[redis] {args.jobs} no-ops then {args.jobs} saves, worker -c {args.concurrency}: "
+        f"[redis] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
         f"{noop[1]:.0f}/s and {save[1]:.0f}/s end to end (per pool process, ms per call)"
     )
     report({label: entry for label, entry in totals.items() if entry[0] > 0})

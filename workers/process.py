@@ -22,7 +22,7 @@ class WorkerProcess:
         self,
         settings: Settings,
         *,
-        concurrency: int = 2,
+        concurrency: int | None = None,  # None: the app's worker_concurrency (the settings')
         name: str = "trainlog",
         log_path: Path | None = None,
         extra_env: dict[str, str] | None = None,
@@ -39,14 +39,13 @@ class WorkerProcess:
             "worker",
             "--loglevel",
             "INFO",
-            "--concurrency",
-            str(concurrency),
             "--queues",
             ",".join(CONSUMED_QUEUES),
             "--hostname",
             f"{name}-{os.getpid()}@%h",
             "--without-gossip",
             "--without-mingle",
+            *(["--concurrency", str(concurrency)] if concurrency else []),
         ]
         self.env = {**os.environ, **settings_env(settings), **(extra_env or {})}
         self.process: subprocess.Popen[bytes] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
     assert settings.broker_url is None and settings.broker_is_embedded
     assert settings.data_dir == tmp_path / "data" and settings.export_dir == tmp_path / "exports"
     assert settings.timezone == "UTC" and settings.lock_timeout == DEFAULTS["lock_timeout"][0]
+    # one pool process more than the cores this process may use (a save waits on fsyncs)
+    assert settings.worker_concurrency == len(os.sched_getaffinity(0)) + 1
 
 
 def test_values_are_parsed(tmp_path: Path) -> None:
@@ -27,9 +30,11 @@ def test_values_are_parsed(tmp_path: Path) -> None:
             "TRAINLOG_BROKER_URL": "redis://localhost:6379/3",
             "TRAINLOG_TIMEZONE": "America/Denver",
             "TRAINLOG_TABLE_BACKENDS": "activities=sql, goals=csv",
+            "TRAINLOG_WORKER_CONCURRENCY": "5",
         }
     )
     assert settings.lock_timeout == 2.5 and not settings.broker_is_embedded
+    assert settings.worker_concurrency == 5
     assert settings.backend_for("activities", "csv") == "sql"
     assert settings.backend_for("thresholds", "csv") == "csv"
 
@@ -48,6 +53,9 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("TRAINLOG_EVENT_FLUSH_MS", "-1"),
         ("TRAINLOG_EVENT_FLUSH_MS", "0.05"),
         ("TRAINLOG_EVENT_FLUSH_MS", "60000"),
+        ("TRAINLOG_WORKER_CONCURRENCY", "0"),
+        ("TRAINLOG_WORKER_CONCURRENCY", "65"),
+        ("TRAINLOG_WORKER_CONCURRENCY", "many"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:

@@ -20,15 +20,21 @@ def _celery(ctx: click.Context, args: list[str]) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    help="pool processes  [default: TRAINLOG_WORKER_CONCURRENCY, else CPU cores + 1]",
+)
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 @handled
 def worker(
-    ctx: click.Context, concurrency: int, loglevel: str, celery_args: tuple[str, ...]
+    ctx: click.Context, concurrency: int | None, loglevel: str, celery_args: tuple[str, ...]
 ) -> None:
     """Start a worker on all queues (extra arguments go to `celery worker`)."""
+    processes = concurrency or settings_from(ctx).worker_concurrency
     _celery(
         ctx,
         [
@@ -36,7 +42,7 @@ def worker(
             "-l",
             loglevel,
             "-c",
-            str(concurrency),
+            str(processes),
             "-Q",
             ",".join(CONSUMED_QUEUES),
             *celery_args,
