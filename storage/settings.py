@@ -63,6 +63,16 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
 }
 
 
+def default_concurrency() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it),
+    plus one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of trainlog; build with `load_settings()` or `Settings.for_home(path)`."""
@@ -88,7 +98,7 @@ class Settings:
     atl_days: float = 7.0
     max_payload_bytes: int = 1_000_000
     catalog_refresh: int = 60
-    worker_concurrency: int = field(default_factory=lambda: default_concurrency())
+    worker_concurrency: int = field(default_factory=default_concurrency)
     event_flush_ms: int = 50
     flower_user: str = "admin"
     flower_password: str | None = None
@@ -112,16 +122,6 @@ class Settings:
 
     def backend_for(self, table: str, default: str) -> str:
         return self.table_backends.get(table, default)
-
-
-def default_concurrency() -> int:
-    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it),
-    plus one."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return cores + 1
 
 
 def _parse_concurrency(name: str, raw: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from storage.settings import MAX_WORKER_CONCURRENCY
 from workers.cli.base import EXIT_USAGE, emit, handled, main, settings_from
 from workers.config import CONSUMED_QUEUES, prepare_embedded_broker
 
@@ -23,7 +24,7 @@ def _celery(ctx: click.Context, args: list[str]) -> None:
 @click.option(
     "--concurrency",
     "-c",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, MAX_WORKER_CONCURRENCY),
     help="pool processes  [default: TRAINLOG_WORKER_CONCURRENCY, else CPU cores + 1]",
 )
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
@@ -33,16 +34,15 @@ def _celery(ctx: click.Context, args: list[str]) -> None:
 def worker(
     ctx: click.Context, concurrency: int | None, loglevel: str, celery_args: tuple[str, ...]
 ) -> None:
-    """Start a worker on all queues (extra arguments go to `celery worker`)."""
-    processes = concurrency or settings_from(ctx).worker_concurrency
+    """Start a worker on all queues (extra arguments go to `celery worker`). Without -c the
+    app's worker_concurrency (the settings') applies."""
     _celery(
         ctx,
         [
             "worker",
             "-l",
             loglevel,
-            "-c",
-            str(processes),
+            *(["-c", str(concurrency)] if concurrency else []),
             "-Q",
             ",".join(CONSUMED_QUEUES),
             *celery_args,
