@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from storage.cores import usable_cores
 from storage.errors import ConfigurationError
 
 PREFIX = "TRAINLOG_"
@@ -49,7 +50,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     ),
     "worker_concurrency": (
         None,
-        "pool processes of a worker; unset = CPU cores + 1: a save waits on its fsyncs ~40% of "
+        "pool processes of a worker; unset = usable CPU cores (affinity, capped by a cgroup "
+        "CPU quota) + 1: a save waits on its fsyncs ~40% of "
         "its time, and one process more than cores keeps them busy meanwhile",
     ),
     "event_flush_ms": (
@@ -64,13 +66,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
 
 
 def default_concurrency() -> int:
-    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it),
-    plus one."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return cores + 1
+    """The cores this process may use (its CPU affinity, capped by a cgroup CPU quota such as
+    `docker run --cpus`), plus one."""
+    return usable_cores() + 1
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from storage.cores import usable_cores
 from storage.errors import ConfigurationError
 from storage.settings import DEFAULTS, load_settings
 from storage.sql.database import Database
@@ -19,7 +19,7 @@ def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
     assert settings.data_dir == tmp_path / "data" and settings.export_dir == tmp_path / "exports"
     assert settings.timezone == "UTC" and settings.lock_timeout == DEFAULTS["lock_timeout"][0]
     # one pool process more than the cores this process may use (a save waits on fsyncs)
-    assert settings.worker_concurrency == len(os.sched_getaffinity(0)) + 1
+    assert settings.worker_concurrency == usable_cores() + 1
 
 
 def test_values_are_parsed(tmp_path: Path) -> None:
