@@ -10,14 +10,33 @@ import os
 import random
 from typing import Any
 
+import redis.exceptions
 from celery import Task
+from celery.exceptions import BackendError, Reject
+from kombu.exceptions import OperationalError
 
-from storage.errors import PersistenceError, ValidationError
+from storage.errors import PersistenceError, Unavailable, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.failures import record_failure
 
 log = logging.getLogger(__name__)
+# what a pool process raises when the broker or result backend cannot be reached
+UNREACHABLE = (
+    BackendError,
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+)
+# a follow-up job waits ~10 s for a broker that went away (Celery's default gives up after
+# 0.6 s): tries at 0, 0.5, 1.5 s, then every 1 s
+FOLLOW_UP_RETRY_POLICY = {
+    "max_retries": 11,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
 
 
 def retry_delay(attempt: int, cap: float) -> float:
@@ -59,12 +78,22 @@ class TrainlogTask(Task):
                     retries + 1,
                     error.message,
                 )
-                raise self.retry(
-                    exc=error,
-                    max_retries=self.settings.max_retries,
-                    countdown=retry_delay(retries, self.settings.retry_backoff_max),
-                ) from None
+                raise self._retry(error, retries) from None
             raise
+
+    def _retry(self, error: PersistenceError, retries: int) -> BaseException:
+        """The Retry to raise; if the retry could not be sent (the broker went away), a
+        requeueing Reject: Celery's own drops the message, and with it the job."""
+        try:
+            return self.retry(
+                exc=error,
+                max_retries=self.settings.max_retries,
+                countdown=retry_delay(retries, self.settings.retry_backoff_max),
+                throw=False,
+            )
+        except Reject as unsent:
+            log.warning("%s: its retry could not be sent (%s): requeued", self.name, unsent)
+            return Reject(unsent.reason, requeue=True)
 
     @functools.cached_property
     def _signature(self) -> inspect.Signature:
@@ -98,5 +127,16 @@ class TrainlogTask(Task):
 
     def enqueue(self, name: str, *args: Any, countdown: float = 0, **kwargs: Any) -> None:
         """Queue a follow-up job by its public name (routing picks the queue), to run no
-        sooner than `countdown` seconds from now."""
-        self.app.send_task(name, args=list(args), kwargs=kwargs, countdown=countdown or None)
+        sooner than `countdown` seconds from now. A broker still unreachable after
+        FOLLOW_UP_RETRY_POLICY is UNAVAILABLE: transient, so this job runs again."""
+        try:
+            self.app.send_task(
+                name,
+                args=list(args),
+                kwargs=kwargs,
+                countdown=countdown or None,
+                retry=True,
+                retry_policy=FOLLOW_UP_RETRY_POLICY,
+            )
+        except UNREACHABLE as error:
+            raise Unavailable(f"cannot queue {name}: broker unreachable ({error})") from None

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
+from storage.errors import PersistenceError
 from tasks import maintenance, sessions
 from tasks import rows as row_jobs
 from tasks.base import TrainlogTask
@@ -20,7 +21,11 @@ def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> No
     `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then."""
     for athlete_id, since in since_by_athlete.items():
         if pending.mark_pending(task.stores, athlete_id, recompute.parse_since(since)):
-            task.enqueue(RECOMPUTE_PENDING, countdown=task.settings.recompute_delay)
+            try:
+                task.enqueue(RECOMPUTE_PENDING, countdown=task.settings.recompute_delay)
+            except PersistenceError:  # not sent: this job's next run marks and sends again
+                pending.forget_flush(task.stores)
+                raise
 
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")

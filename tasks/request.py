@@ -22,28 +22,18 @@ from __future__ import annotations
 
 import logging
 
-import redis.exceptions
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
-from celery.exceptions import BackendError, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.worker.request import Request
 from celery.worker.state import task_ready
-from kombu.exceptions import OperationalError
 
 from storage.errors import ValidationError
 from storage.values import check_arguments_nesting
-from tasks.base import retry_delay
+from tasks.base import UNREACHABLE, retry_delay
 
 log = logging.getLogger(__name__)
 BROKER_LOST_AT = "trainlog_broker_lost_at"  # app attribute: time() of the last broker loss
 TIME_LIMITS = (SoftTimeLimitExceeded, TimeLimitExceeded)
-# what a pool process raises when the broker or result backend cannot be reached
-UNREACHABLE = (
-    BackendError,
-    OperationalError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    ConnectionError,
-)
 
 
 class TrainlogRequest(Request):

@@ -84,6 +84,14 @@ def mark_pending(stores: Stores, athlete: str, since: date | None) -> bool:
         return True
 
 
+def forget_flush(stores: Stores) -> None:
+    """Undo the flush mark of a `mark_pending` whose flush job could not be sent, so the next
+    mark (the job run again) schedules one; the athletes' markers stay."""
+    folder = _folder(stores)
+    with acquire_lock(folder / ".lock", exclusive=True, timeout=stores.settings.lock_timeout):
+        (folder / FLUSH_MARKER).unlink(missing_ok=True)
+
+
 def take_pending(stores: Stores, athlete: str) -> tuple[bool, date | None]:
     """Remove one athlete's marker: (True, its date) if there was one, else (False, None)."""
     folder = _folder(stores)

@@ -4,8 +4,10 @@ recorded. Runs the real task code eagerly (no broker) for speed."""
 from __future__ import annotations
 
 import pytest
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 
-from storage.errors import LockTimeout
+from storage.errors import LockTimeout, Unavailable
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks import sessions
@@ -72,3 +74,30 @@ def test_backoff_grows_and_is_capped() -> None:
     assert all(0.5 <= retry_delay(0, 60) <= 1 for _ in range(20))
     assert all(8 <= retry_delay(4, 60) <= 16 for _ in range(20))
     assert all(retry_delay(20, 60) <= 60 for _ in range(20))
+
+
+def test_a_follow_up_the_broker_refuses_is_unavailable_naming_it(settings, monkeypatch) -> None:
+    """A real kombu publish to a closed port, with the wait cut to one retry (results in SQL:
+    outside a worker, a Redis result backend would subscribe, and fail, first)."""
+    monkeypatch.setattr("tasks.base.FOLLOW_UP_RETRY_POLICY", {"max_retries": 1})
+    settings.home.mkdir(parents=True, exist_ok=True)
+    results = f"db+sqlite:///{settings.home / 'results.sqlite'}"
+    app = create_app(settings.with_(broker_url="redis://127.0.0.1:1/0", result_backend=results))
+    task = app.tasks["trainlog.save_session"]
+    with pytest.raises(Unavailable, match=r"cannot queue trainlog\.recompute_pending") as caught:
+        task.enqueue("trainlog.recompute_pending")
+    assert caught.value.transient
+
+
+def test_a_retry_that_could_not_be_sent_puts_the_message_back(app, monkeypatch) -> None:
+    """Celery drops the message (Reject without requeue) when it cannot send the retry; the
+    job would be lost. Ours requeues it."""
+    task = app.tasks["trainlog.save_session"]
+
+    def unsent(*args, **kwargs):
+        raise Reject(OperationalError("Connection refused"), requeue=False)
+
+    monkeypatch.setattr(task, "retry", unsent)
+    outcome = task._retry(LockTimeout("busy", path="x"), 0)
+    assert isinstance(outcome, Reject) and outcome.requeue
+    assert isinstance(outcome.reason, OperationalError)

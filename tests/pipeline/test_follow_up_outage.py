@@ -1,0 +1,68 @@
+"""Redis killed while a save is about to send its follow-up (the metrics recompute): a short
+outage is waited out, a long one sends the save round again; either way the save succeeds,
+nothing is recorded as failed, and the athlete's metrics are recomputed. Celery's own publish
+gave up after 0.6 s, failing a save whose data was stored and leaving the recompute unsent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from storage.csv.locks import acquire_lock
+from storage.stores import Stores
+from tasks.failures import list_failures
+from tests.factories import session_payload
+from tests.pipeline.conftest import make_settings, wait_for_sessions
+from tests.services import private_redis
+from workers.client import TrainlogClient
+from workers.process import WorkerProcess
+
+ATHLETE = "athlete-outage"
+
+
+def wait_until(check: object, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} after {timeout:g}s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("outage", [3, 14], ids=["waited-out", "past-the-publish-retries"])
+def test_a_follow_up_sent_while_redis_is_down_still_runs(tmp_path: Path, outage: float) -> None:
+    (tmp_path / "redis").mkdir()
+    with private_redis(tmp_path / "redis") as redis_server:
+        settings = make_settings(
+            tmp_path / "home",
+            redis_server.url,
+            lock_timeout=60.0,
+            recompute_delay=1,
+            visibility_timeout=60,  # a flush looks lost only after 120 s
+            task_time_limit=8,
+            task_soft_time_limit=6,
+        )
+        stores = Stores(settings)
+        stores.initialize()
+        client = TrainlogClient(settings)
+        payload = session_payload(7, userId=ATHLETE)
+        pending_lock = settings.data_dir / ".pending-recompute" / ".lock"
+        pending_lock.parent.mkdir(parents=True, exist_ok=True)
+        with WorkerProcess(settings, name="follow-up", concurrency=1):
+            with acquire_lock(pending_lock, exclusive=True, timeout=5):
+                result = client.send("save_session", payload)
+                wait_for_sessions(stores, 1, timeout=30)  # its data is in; it waits on the lock
+                time.sleep(0.5)
+                redis_server.kill()
+            time.sleep(outage)  # the save marks the athlete and tries to send the recompute
+            redis_server.start()
+            wait_until(
+                lambda: stores.repository("daily_metrics").list({"athleteId": ATHLETE}).rows,
+                "no daily metrics for the athlete",
+                timeout=40,
+            )
+            wait_until(lambda: result.state == "SUCCESS", f"the save is {result.state}", 30)
+        client.close()
+    assert list_failures(stores) == []
+    assert stores.sessions.count() == 1
+    stores.close()
