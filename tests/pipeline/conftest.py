@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import pytest
@@ -16,6 +16,8 @@ from storage.stores import Stores
 from tests.services import redis_database
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,6 +60,15 @@ def _run(settings: Settings) -> Iterator[Pipeline]:
         client.close()
         worker.stop()
         stores.close()
+
+
+def wait_for(probe: Callable[[], T], seconds: float = 15) -> T:
+    """Poll until `probe` returns something truthy, or its last value after `seconds` (Celery
+    records results before on_failure runs)."""
+    deadline = time.monotonic() + seconds
+    while not (value := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 
 def wait_for_sessions(stores: Stores, count: int, timeout: float) -> None:

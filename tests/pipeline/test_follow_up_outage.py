@@ -14,19 +14,12 @@ from storage.csv.locks import acquire_lock
 from storage.stores import Stores
 from tasks.failures import list_failures
 from tests.factories import session_payload
-from tests.pipeline.conftest import make_settings, wait_for_sessions
+from tests.pipeline.conftest import make_settings, wait_for, wait_for_sessions
 from tests.services import private_redis
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
 
 ATHLETE = "athlete-outage"
-
-
-def wait_until(check: object, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} after {timeout:g}s"
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("outage", [3, 14], ids=["waited-out", "past-the-publish-retries"])
@@ -56,12 +49,9 @@ def test_a_follow_up_sent_while_redis_is_down_still_runs(tmp_path: Path, outage:
                 redis_server.kill()
             time.sleep(outage)  # the save marks the athlete and tries to send the recompute
             redis_server.start()
-            wait_until(
-                lambda: stores.repository("daily_metrics").list({"athleteId": ATHLETE}).rows,
-                "no daily metrics for the athlete",
-                timeout=40,
-            )
-            wait_until(lambda: result.state == "SUCCESS", f"the save is {result.state}", 30)
+            daily = stores.repository("daily_metrics")
+            assert wait_for(lambda: daily.list({"athleteId": ATHLETE}).rows, 40), "not recomputed"
+            assert wait_for(lambda: result.state == "SUCCESS", 30), f"the save is {result.state}"
         client.close()
     assert list_failures(stores) == []
     assert stores.sessions.count() == 1

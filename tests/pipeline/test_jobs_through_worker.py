@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jsonschema
 import pytest
@@ -16,19 +14,9 @@ import pytest
 from storage.errors import ValidationError
 from storage.sessions.schema import shipped_schema
 from tests.factories import activity, session_payload
-from tests.pipeline.conftest import Pipeline
-
-T = TypeVar("T")
+from tests.pipeline.conftest import Pipeline, wait_for
 
 TIMEOUT = 90
-
-
-def wait_for(probe: Callable[[], T], seconds: float = 15) -> T:
-    """Poll until `probe` returns something truthy (Celery records results before on_failure)."""
-    deadline = time.monotonic() + seconds
-    while not (value := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def test_save_session_writes_sql_json_and_activity(pipeline: Pipeline) -> None:
