@@ -77,10 +77,15 @@ def recompute_daily_metrics(
     had_marker, marked = pending.take_pending(self.stores, athlete)  # before reading the data
     if had_marker:
         start = None if start is None or marked is None else min(start, marked)
-    result = recompute.recompute_daily(self.stores, {athlete: start})
-    summary = result[athlete]
-    if summary["from"] is not None:
-        self.enqueue("trainlog.recompute_weekly_metrics", athlete, summary["from"])
+    try:
+        result = recompute.recompute_daily(self.stores, {athlete: start})
+        summary = result[athlete]
+        if summary["from"] is not None:
+            self.enqueue("trainlog.recompute_weekly_metrics", athlete, summary["from"])
+    except BaseException:
+        if had_marker:  # the marker's earlier date is not in this job's arguments: keep it
+            pending.restore_pending(self.stores, {athlete: start})
+        raise
     return {"athleteId": athlete, **summary}
 
 

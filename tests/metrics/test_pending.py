@@ -10,15 +10,20 @@ from datetime import date
 import pytest
 
 from storage.csv.locks import acquire_lock
-from storage.errors import LockTimeout
+from storage.errors import LockTimeout, Unavailable
+from storage.settings import Settings
 from storage.stores import Stores
+from tasks.base import TrainlogTask
 from tasks.metrics.pending import (
     FLUSH_MARKER,
+    forget_flush,
     mark_pending,
     restore_pending,
     take_all_pending,
     take_pending,
 )
+from tests.factories import activity
+from workers.app import create_app
 
 
 def test_a_burst_schedules_one_flush_from_each_athletes_earliest_date(stores: Stores) -> None:
@@ -67,3 +72,31 @@ def test_a_covered_mark_does_not_wait_for_the_lock(stores: Stores) -> None:
     with acquire_lock(lock, exclusive=True, timeout=1), pytest.raises(LockTimeout):
         mark_pending(stores, "a", date(2026, 3, 9))
     assert take_all_pending(stores) == {"a": date(2026, 3, 5)}
+
+
+def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(stores: Stores) -> None:
+    assert mark_pending(stores, "a", date(2026, 3, 5)) is True
+    assert mark_pending(stores, "a", date(2026, 3, 5)) is False
+    forget_flush(stores)  # the flush job was not sent: the broker was down
+    assert mark_pending(stores, "a", date(2026, 3, 5)) is True
+    assert take_all_pending(stores) == {"a": date(2026, 3, 5)}
+
+
+def test_a_daily_recompute_whose_weekly_follow_up_is_unsent_keeps_the_marker(
+    settings: Settings, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker's date (earlier than the job's `since`) would be lost: the job's next run
+    has only its arguments."""
+    stores.repository("activities").upsert_many(
+        [activity(1, day="2026-03-02"), activity(2, day="2026-03-09")]
+    )
+    mark_pending(stores, "athlete-1", date(2026, 3, 1))
+
+    def unsent(task: TrainlogTask, name: str, *args: object, **kwargs: object) -> None:
+        raise Unavailable(f"cannot queue {name}: broker unreachable")
+
+    monkeypatch.setattr(TrainlogTask, "enqueue", unsent)
+    app = create_app(settings.with_(max_retries=0))
+    result = app.tasks["trainlog.recompute_daily_metrics"].apply(args=["athlete-1", "2026-03-08"])
+    assert result.failed() and isinstance(result.result, Unavailable)
+    assert take_pending(stores, "athlete-1") == (True, date(2026, 3, 1))
