@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ import pytest
 from storage.sessions.schema import shipped_schema
 from storage.settings import Settings
 from storage.stores import Stores
-from tests.services import redis_database
+from tests.services import PrivateRedis, private_redis, redis_database
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
 
@@ -60,6 +61,37 @@ def _run(settings: Settings) -> Iterator[Pipeline]:
         client.close()
         worker.stop()
         stores.close()
+
+
+@dataclass
+class Outage:
+    """A Redis of the test's own that it may kill and start again (its data kept on disk),
+    with settings, storage and a client on it."""
+
+    redis: PrivateRedis
+    settings: Settings
+    stores: Stores
+    client: TrainlogClient
+
+
+@contextmanager
+def redis_outage(folder: Path, **overrides: object) -> Iterator[Outage]:
+    """Jobs' time limits 6 s soft and 8 s hard, so a test's outage can outlast them."""
+    (folder / "redis").mkdir()
+    with private_redis(folder / "redis") as server:
+        settings = make_settings(
+            folder / "home",
+            server.url,
+            **{"task_time_limit": 8, "task_soft_time_limit": 6, **overrides},
+        )
+        stores = Stores(settings)
+        stores.initialize()
+        client = TrainlogClient(settings)
+        try:
+            yield Outage(server, settings, stores, client)
+        finally:
+            client.close()
+            stores.close()
 
 
 def wait_for(probe: Callable[[], T], seconds: float = 15) -> T:

@@ -11,48 +11,35 @@ from pathlib import Path
 import pytest
 
 from storage.csv.locks import acquire_lock
-from storage.stores import Stores
 from tasks.failures import list_failures
 from tests.factories import session_payload
-from tests.pipeline.conftest import make_settings, wait_for, wait_for_sessions
-from tests.services import private_redis
-from workers.client import TrainlogClient
+from tests.pipeline.conftest import redis_outage, wait_for, wait_for_sessions
 from workers.process import WorkerProcess
 
 ATHLETE = "athlete-outage"
 
 
-@pytest.mark.parametrize("outage", [3, 14], ids=["waited-out", "past-the-publish-retries"])
-def test_a_follow_up_sent_while_redis_is_down_still_runs(tmp_path: Path, outage: float) -> None:
-    (tmp_path / "redis").mkdir()
-    with private_redis(tmp_path / "redis") as redis_server:
-        settings = make_settings(
-            tmp_path / "home",
-            redis_server.url,
-            lock_timeout=60.0,
-            recompute_delay=1,
-            visibility_timeout=60,  # a flush looks lost only after 120 s
-            task_time_limit=8,
-            task_soft_time_limit=6,
-        )
-        stores = Stores(settings)
-        stores.initialize()
-        client = TrainlogClient(settings)
-        payload = session_payload(7, userId=ATHLETE)
-        pending_lock = settings.data_dir / ".pending-recompute" / ".lock"
+@pytest.mark.parametrize("seconds", [3, 14], ids=["waited-out", "past-the-publish-retries"])
+def test_a_follow_up_sent_while_redis_is_down_still_runs(tmp_path: Path, seconds: float) -> None:
+    with redis_outage(
+        tmp_path,
+        lock_timeout=60.0,
+        recompute_delay=1,
+        visibility_timeout=60,  # a flush looks lost only after 120 s
+    ) as outage:
+        stores = outage.stores
+        pending_lock = outage.settings.data_dir / ".pending-recompute" / ".lock"
         pending_lock.parent.mkdir(parents=True, exist_ok=True)
-        with WorkerProcess(settings, name="follow-up", concurrency=1):
+        with WorkerProcess(outage.settings, name="follow-up", concurrency=1):
             with acquire_lock(pending_lock, exclusive=True, timeout=5):
-                result = client.send("save_session", payload)
+                result = outage.client.send("save_session", session_payload(7, userId=ATHLETE))
                 wait_for_sessions(stores, 1, timeout=30)  # its data is in; it waits on the lock
                 time.sleep(0.5)
-                redis_server.kill()
-            time.sleep(outage)  # the save marks the athlete and tries to send the recompute
-            redis_server.start()
+                outage.redis.kill()
+            time.sleep(seconds)  # the save marks the athlete and tries to send the recompute
+            outage.redis.start()
             daily = stores.repository("daily_metrics")
             assert wait_for(lambda: daily.list({"athleteId": ATHLETE}).rows, 40), "not recomputed"
             assert wait_for(lambda: result.state == "SUCCESS", 30), f"the save is {result.state}"
-        client.close()
-    assert list_failures(stores) == []
-    assert stores.sessions.count() == 1
-    stores.close()
+        assert list_failures(stores) == []
+        assert stores.sessions.count() == 1
