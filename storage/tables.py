@@ -40,6 +40,7 @@ class Table:
     secret: bool = False  # file mode 0600, values never logged
     module: str = "core"  # which folder of Alembic revisions owns its SQL table
     partition: str | None = None  # date column whose month names the CSV file of a row
+    indexes: tuple[tuple[str, ...], ...] = ()  # SQL indexes beside the key's, by columns
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -168,7 +169,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("date", T, required=True), _c("phase", S), _c("week", I), _c("isDeloadWeek", B),
         _c("focus", S), _nonneg("durationSec"), _c("payloadHash", S), _c("jsonPath", S),
         _c("document", J),
-    ), backend="sql", module="sessions"),
+    ), backend="sql", module="sessions", indexes=(("userId", "date"),)),
     Table("session_exercises", ("sessionId", "exerciseOrder"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),
         _c("name", S, required=True), _c("targetMuscleGroups", J),

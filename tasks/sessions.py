@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,6 +42,10 @@ class SavedSession:
         }
 
 
+def session_activity_id(session: TrainingSession) -> str:
+    return f"session-{session.session_id}"
+
+
 def session_activity(session: TrainingSession) -> dict[str, Any]:
     """A saved session counts as a strength activity: duration, mean working-set RPE, volume.
     With no durationSec the duration is estimated as 45 s per set plus the recorded rests."""
@@ -50,7 +54,7 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
     rpes = [s.rpe for s in working if s.rpe is not None]
     rest = sum((s.actualRestMinutes or 0) * 60 for s in working)
     return {
-        "activityId": f"session-{session.session_id}",
+        "activityId": session_activity_id(session),
         "athleteId": session.userId,
         "startTime": session.date,
         "sport": "strength",
@@ -66,7 +70,9 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
 
 
 def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
-    """SQL first (idempotent by content), then the JSON file, then the activity row."""
+    """SQL first (idempotent by content), then the JSON file. The session's activity row is
+    left to the metrics recompute the save schedules (`sync_session_activities`): one write
+    for every session saved meanwhile instead of a locked, fsync'd CSV append for each."""
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
     path = export_path(folder, session)
@@ -75,8 +81,6 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
     if outcome.previous_json_path and outcome.previous_json_path != str(path):
         # the date changed and so did the file name: the old file would read as a second copy
         remove_export(Path(outcome.previous_json_path), session.session_id)
-    activity = session_activity(session)
-    stores.repository("activities").upsert(activity)
     since = {session.userId: session.date.date() - timedelta(days=1)}
     if outcome.previous_athlete is not None and outcome.previous_date is not None:
         # a UTC time: its local day is at most one day earlier, and we start a day before that
@@ -84,7 +88,27 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
         old = outcome.previous_athlete
         since[old] = min(since.get(old, before), before)
     return SavedSession(
-        session.session_id, str(path), activity["activityId"], since, outcome.changed
+        session.session_id, str(path), session_activity_id(session), since, outcome.changed
+    )
+
+
+def sync_session_activities(stores: Stores, since: Mapping[str, date | None] | None) -> int:
+    """Write the activity rows of the stored sessions of each athlete from its date (None:
+    all of its sessions; `since` None: every session), before metrics read activities.
+    A session's UTC time may fall on the day before its local one, so one day more is
+    taken. Unchanged rows are not rewritten; returns how many rows changed."""
+    moments = None
+    if since is not None:
+        moments = {
+            athlete: None
+            if day is None or day <= date.min + timedelta(days=1)  # date.min: from the start
+            else datetime.combine(day - timedelta(days=1), time(), tzinfo=UTC)
+            for athlete, day in since.items()
+        }
+    activities = stores.repository("activities")
+    return sum(
+        len(activities.upsert_changes([session_activity(session) for session in batch]))
+        for batch in stores.sessions.sessions_of(moments)
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,6 +131,48 @@ class SessionStore:
             ).scalar()
         return None if document is None else TrainingSession.model_validate(document)
 
+    def sessions_of(
+        self, since: Mapping[str, datetime | None] | None, batch: int = 500
+    ) -> Iterator[list[TrainingSession]]:
+        """The stored sessions of each athlete dated at or after its moment (None: all of
+        them), parsed, in batches; `since` None: every stored session."""
+        document = self.sessions.c.document
+        queries = (
+            [sa.select(document)]
+            if since is None
+            else [
+                sa.select(document).where(
+                    self.sessions.c.userId == athlete,
+                    *(
+                        []
+                        if moment is None
+                        else [self.sessions.c.date >= self._stored_time(moment)]
+                    ),
+                )
+                for athlete, moment in since.items()
+            ]
+        )
+        with self.database.transaction(table="training_sessions") as connection:
+            for query in queries:
+                for part in connection.execute(query).scalars().partitions(batch):
+                    yield [TrainingSession.model_validate(doc) for doc in part if doc]
+
+    def changed_after(self, moment: datetime | None) -> dict[str, datetime]:
+        """Athlete -> the earliest date among its sessions written after `moment` (None:
+        every session), as UTC: the nightly rollup's view of sessions."""
+        earliest = sa.func.min(self.sessions.c.date, type_=self.sessions.c.date.type)
+        query = sa.select(self.sessions.c.userId, earliest).group_by(self.sessions.c.userId)
+        if moment is not None:
+            query = query.where(self.sessions.c.updatedAt > self._stored_time(moment))
+        with self.database.transaction(table="training_sessions") as connection:
+            rows = connection.execute(query).all()
+        return {athlete: _utc(day) for athlete, day in rows if day is not None}
+
+    def _stored_time(self, moment: datetime) -> datetime:
+        """A time as this database stores it: UTC, naive on SQLite."""
+        moment = _utc(moment)
+        return moment.replace(tzinfo=None) if self.database.dialect == "sqlite" else moment
+
     def count(self) -> int:
         with self.database.transaction(table="training_sessions") as connection:
             return int(
@@ -153,14 +195,11 @@ class SessionStore:
         created: datetime,
         version: int,
     ) -> dict[str, Any]:
-        when = session.date.astimezone(UTC) if session.date.tzinfo else session.date
-        if self.database.dialect == "sqlite":
-            when = when.replace(tzinfo=None)
         return {
             "sessionId": session.session_id,
             "userId": session.userId,
             "userName": session.userName,
-            "date": when,
+            "date": self._stored_time(session.date),
             "phase": session.phase,
             "week": session.week,
             "isDeloadWeek": session.isDeloadWeek,
@@ -227,6 +266,11 @@ class SessionStore:
                     }
                 )
         return exercises, sets
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive time is UTC already (SQLite keeps them so)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _stored(row: Any) -> StoredSession:

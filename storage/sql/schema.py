@@ -32,7 +32,12 @@ def sql_metadata() -> sa.MetaData:
     """Every table definition as a SQLAlchemy table (built once; immutable afterwards)."""
     metadata = sa.MetaData()
     for table in DEFINITIONS:
-        sa.Table(table.name, metadata, *(_sql_column(table, c) for c in table.all_columns))
+        sa.Table(
+            table.name,
+            metadata,
+            *(_sql_column(table, c) for c in table.all_columns),
+            *(sa.Index(f"ix_{table.name}_{'_'.join(cols)}", *cols) for cols in table.indexes),
+        )
     return metadata
 
 

@@ -25,6 +25,7 @@ from tasks.metrics.inputs import (
 from tasks.metrics.links import link_planned
 from tasks.metrics.load import activity_loads
 from tasks.metrics.weekly import weekly_rows
+from tasks.sessions import sync_session_activities
 
 Since = Mapping[str, date | None]
 
@@ -51,6 +52,7 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     the months from the earliest resume day on are read when every athlete can resume."""
     settings = stores.settings
     with metrics_lock(stores):
+        sync_session_activities(stores, since)  # sessions saved since the last recompute
         athletes = list(since)
         resume = resume_points(stores, since)
         floor = None
@@ -216,7 +218,9 @@ def _first_week(requested: date | None, last_stored: str) -> date:
 def recompute_all(stores: Stores) -> dict[str, Any]:
     """Full recompute of every athlete with activities (the baseline of the benchmarks)."""
     athletes = read_for(stores, "activities", None)["athleteId"].unique().tolist()
-    everyone: dict[str, date | None] = dict.fromkeys(athletes)
+    everyone: dict[str, date | None] = dict.fromkeys(
+        [*athletes, *stores.sessions.changed_after(None)]
+    )
     daily = recompute_daily(stores, everyone)
     recompute_weekly(stores, everyone)
     return {"athletes": len(daily)}
@@ -263,6 +267,11 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         days = pd.to_datetime(changed[column].str.slice(0, 10)) - pd.Timedelta(days=1)
         for athlete, day in days.groupby(changed["athleteId"].to_numpy()).min().items():
             note(str(athlete), day.date())
+    moment = None if watermark is None else datetime.fromisoformat(watermark)
+    for athlete, first in stores.sessions.changed_after(moment).items():
+        note(
+            athlete, first.date() - timedelta(days=1)
+        )  # activity rows a flush may not have written
     athletes = stores.repository("athlete").read_frame(changed_after=watermark)
     for athlete in athletes["athleteId"]:
         note(str(athlete), None)

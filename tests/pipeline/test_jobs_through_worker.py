@@ -19,7 +19,7 @@ from tests.pipeline.conftest import Pipeline, wait_for
 TIMEOUT = 90
 
 
-def test_save_session_writes_sql_json_and_activity(pipeline: Pipeline) -> None:
+def test_save_session_writes_sql_json_and_its_flush_the_activity(pipeline: Pipeline) -> None:
     payload = session_payload(1)
     result = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
     assert result["sessionId"] == payload["_id"]
@@ -28,7 +28,9 @@ def test_save_session_writes_sql_json_and_activity(pipeline: Pipeline) -> None:
     jsonschema.validate(document, shipped_schema())
     assert document["dataModelType"] == "training_session_log"
     assert pipeline.stores.sessions.get(payload["_id"]) is not None
-    act = pipeline.stores.repository("activities").get(result["activityId"])
+    activities = pipeline.stores.repository("activities")
+    # written by the recompute_pending job the save scheduled, recompute_delay (2 s) later
+    act = wait_for(lambda: activities.get(result["activityId"]), 30)
     assert act is not None and act["sport"] == "strength" and act["volumeKg"] == 100 * 9 + 640
     again = pipeline.client.run("save_session", payload, timeout=TIMEOUT)
     assert again == result

@@ -13,6 +13,7 @@ from storage.errors import Conflict, NotFound, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks import failures, rows, sessions
+from tasks.metrics import recompute
 from tests.factories import session_payload
 
 
@@ -239,24 +240,38 @@ def test_export_unknown_or_bad_id(stores: Stores) -> None:
         sessions.export_session_json(stores, "7d5e8b0e-4f0a-4c59-9a53-2b1b6a3f9a10")
 
 
-def test_session_counts_as_strength_activity(stores: Stores) -> None:
+def test_session_counts_as_strength_activity_from_the_recompute_it_schedules(
+    stores: Stores,
+) -> None:
     saved = sessions.save_session(stores, session_payload(1))
-    row = stores.repository("activities").get(saved.activity_id)
+    activities = stores.repository("activities")
+    assert activities.get(saved.activity_id) is None  # left to the debounced recompute
+    result = recompute.recompute_many(stores, saved.recompute_from)
+    assert result["athletes"] == 1
+    row = activities.get(saved.activity_id)
     assert row["sport"] == "strength" and row["durationSec"] == 3600
     assert row["rpe"] == pytest.approx((8 + 9 + 7) / 3)
     assert row["volumeKg"] == 100 * 5 + 100 * 4 + 80 * 8
+    loads = stores.repository("activities_metrics").read_frame({"athleteId": "athlete-1"})
+    assert saved.activity_id in set(loads["activityId"])  # the metrics counted it
+    version = row["version"]
+    recompute.recompute_many(stores, saved.recompute_from)  # nothing new: not rewritten
+    assert activities.get(saved.activity_id)["version"] == version
 
 
 def test_session_moved_to_another_day_keeps_one_file_and_stays_moved(stores: Stores) -> None:
     first = sessions.save_session(stores, session_payload(4))  # 2026-03-05, local -07:00
+    assert sessions.sync_session_activities(stores, first.recompute_from) == 1
     moved = sessions.save_session(stores, session_payload(4, date="2026-03-20T18:00:00-07:00"))
     assert moved.json_path != first.json_path and not Path(first.json_path).exists()
     assert moved.recompute_from == {"athlete-1": date(2026, 3, 4)}  # the old day counts too
     for _ in range(2):  # the hourly repair must not bring the old day back
         assert sessions.reconcile_exports(stores)["repaired"] == []
     assert stores.sessions.load(first.session_id).date.day == 20
-    activity = stores.repository("activities").get(moved.activity_id)
-    assert str(activity["startTime"]).startswith("2026-03-2")
+    assert sessions.sync_session_activities(stores, moved.recompute_from) == 1
+    activities = stores.repository("activities").read_frame({"athleteId": "athlete-1"})
+    assert activities["activityId"].tolist() == [moved.activity_id]  # moved, not copied
+    assert str(activities["startTime"].iloc[0]).startswith("2026-03-2")
 
 
 def test_reconcile_removes_an_older_copy_left_by_a_crash(stores: Stores) -> None:
