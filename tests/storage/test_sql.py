@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +54,38 @@ def test_sqlite_uses_wal(settings: Settings) -> None:
     database = Database(settings.database_url)
     assert database.scalar("PRAGMA journal_mode") == "wal"
     database.dispose()
+
+
+def open_and_write(url: str, start: Any, results: Any) -> None:
+    database = Database(url)  # the file is opened by the first transaction, after the wait
+    start.wait()
+    try:
+        with database.transaction(write=True) as connection:
+            connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        database.dispose()
+        results.put("ok")
+    except Exception as error:
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_in(tmp_path: Path) -> None:
+    """Switching a new file to WAL fails at once, busy handler or not, while another process
+    does the same (a third of such opens here before the retry)."""
+    context = multiprocessing.get_context("fork")
+    outcomes = []
+    for attempt in range(20):
+        url = f"sqlite:///{tmp_path}/new-{attempt}.sqlite"
+        start, results = context.Barrier(3), context.Queue()
+        processes = [
+            context.Process(target=open_and_write, args=(url, start, results)) for _ in range(3)
+        ]
+        for process in processes:
+            process.start()
+        outcomes += [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(10)
+    assert outcomes == ["ok"] * 60
 
 
 def test_a_replaced_sqlite_file_is_reopened_not_written_behind_its_back(
