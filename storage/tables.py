@@ -168,8 +168,8 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("sessionId", S, required=True), _c("userId", S, required=True), _c("userName", S),
         _c("date", T, required=True), _c("phase", S), _c("week", I), _c("isDeloadWeek", B),
         _c("focus", S), _nonneg("durationSec"), _c("payloadHash", S), _c("jsonPath", S),
-        _c("document", J),
-    ), backend="sql", module="sessions", indexes=(("userId", "date"),)),
+        _c("document", J), _c("activityVersion", I),  # the version its activity row is of
+    ), backend="sql", module="sessions", indexes=(("activityVersion",),)),
     Table("session_exercises", ("sessionId", "exerciseOrder"), (
         _c("sessionId", S, required=True), _c("exerciseOrder", I, required=True),
         _c("name", S, required=True), _c("targetMuscleGroups", J),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -92,24 +92,16 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
     )
 
 
-def sync_session_activities(stores: Stores, since: Mapping[str, date | None] | None) -> int:
-    """Write the activity rows of the stored sessions of each athlete from its date (None:
-    all of its sessions; `since` None: every session), before metrics read activities.
-    A session's UTC time may fall on the day before its local one, so one day more is
-    taken. Unchanged rows are not rewritten; returns how many rows changed."""
-    moments = None
-    if since is not None:
-        moments = {
-            athlete: None
-            if day is None or day <= date.min + timedelta(days=1)  # date.min: from the start
-            else datetime.combine(day - timedelta(days=1), time(), tzinfo=UTC)
-            for athlete, day in since.items()
-        }
+def sync_session_activities(stores: Stores) -> int:
+    """Write the activity rows of the sessions saved or changed since the last time, in
+    batches, and mark them done; every recompute calls this before it reads activities.
+    Unchanged rows are not rewritten; returns how many rows changed."""
     activities = stores.repository("activities")
-    return sum(
-        len(activities.upsert_changes([session_activity(session) for session in batch]))
-        for batch in stores.sessions.sessions_of(moments)
-    )
+    changed = 0
+    for batch in stores.sessions.unsynced_activities():
+        changed += len(activities.upsert_changes([session_activity(s) for s, _ in batch]))
+        stores.sessions.mark_activities_synced([(s.session_id, v) for s, v in batch])
+    return changed
 
 
 def note_recompute(pending: dict[str, date], saved: SavedSession) -> None:

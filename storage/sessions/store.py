@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,42 +131,40 @@ class SessionStore:
             ).scalar()
         return None if document is None else TrainingSession.model_validate(document)
 
-    def sessions_of(
-        self, since: Mapping[str, datetime | None] | None, batch: int = 500
-    ) -> Iterator[list[TrainingSession]]:
-        """The stored sessions of each athlete dated at or after its moment (None: all of
-        them), parsed, in batches; `since` None: every stored session."""
-        document = self.sessions.c.document
-        queries = (
-            [sa.select(document)]
-            if since is None
-            else [
-                sa.select(document).where(
-                    self.sessions.c.userId == athlete,
-                    *(
-                        []
-                        if moment is None
-                        else [self.sessions.c.date >= self._stored_time(moment)]
-                    ),
-                )
-                for athlete, moment in since.items()
-            ]
-        )
-        with self.database.transaction(table="training_sessions") as connection:
-            for query in queries:
-                for part in connection.execute(query).scalars().partitions(batch):
-                    yield [TrainingSession.model_validate(doc) for doc in part if doc]
+    def unsynced_activities(self, batch: int = 500) -> Iterator[list[tuple[TrainingSession, int]]]:
+        """Sessions whose activity row is not written for their current version, with that
+        version, parsed, in batches by id (a change re-inserts the row with none)."""
+        c = self.sessions.c
+        after = ""
+        while True:
+            query = (
+                sa.select(c.sessionId, c.version, c.document)
+                .where(c.activityVersion.is_(None), c.sessionId > after)
+                .order_by(c.sessionId)
+                .limit(batch)
+            )
+            with self.database.transaction(table="training_sessions") as connection:
+                rows = connection.execute(query).all()
+            if not rows:
+                return
+            yield [(TrainingSession.model_validate(doc), version) for _, version, doc in rows]
+            after = rows[-1].sessionId
 
-    def changed_after(self, moment: datetime | None) -> dict[str, datetime]:
-        """Athlete -> the earliest date among its sessions written after `moment` (None:
-        every session), as UTC: the nightly rollup's view of sessions."""
-        earliest = sa.func.min(self.sessions.c.date, type_=self.sessions.c.date.type)
-        query = sa.select(self.sessions.c.userId, earliest).group_by(self.sessions.c.userId)
-        if moment is not None:
-            query = query.where(self.sessions.c.updatedAt > self._stored_time(moment))
-        with self.database.transaction(table="training_sessions") as connection:
-            rows = connection.execute(query).all()
-        return {athlete: _utc(day) for athlete, day in rows if day is not None}
+    def mark_activities_synced(self, versions: Sequence[tuple[str, int]]) -> None:
+        """Note that these sessions' activity rows are written, each for the version read; a
+        session changed meanwhile (another version) stays unsynced."""
+        if not versions:
+            return
+        c = self.sessions.c
+        update = (
+            sa.update(self.sessions)
+            .where(c.sessionId == sa.bindparam("sid"), c.version == sa.bindparam("v"))
+            .values(activityVersion=sa.bindparam("v"))
+        )
+        with self.database.transaction(
+            write=True, lock_key=LOCK_KEY, table="training_sessions"
+        ) as connection:
+            connection.execute(update, [{"sid": sid, "v": v} for sid, v in versions])
 
     def _stored_time(self, moment: datetime) -> datetime:
         """A time as this database stores it: UTC, naive on SQLite."""
@@ -211,6 +209,7 @@ class SessionStore:
             "createdAt": created,
             "updatedAt": now,
             "version": version,
+            "activityVersion": None,  # its activity row is written by the next recompute
         }
 
     def _child_rows(

@@ -52,7 +52,7 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     the months from the earliest resume day on are read when every athlete can resume."""
     settings = stores.settings
     with metrics_lock(stores):
-        sync_session_activities(stores, since)  # sessions saved since the last recompute
+        sync_session_activities(stores)  # of the sessions saved since the last recompute
         athletes = list(since)
         resume = resume_points(stores, since)
         floor = None
@@ -217,10 +217,9 @@ def _first_week(requested: date | None, last_stored: str) -> date:
 
 def recompute_all(stores: Stores) -> dict[str, Any]:
     """Full recompute of every athlete with activities (the baseline of the benchmarks)."""
+    sync_session_activities(stores)
     athletes = read_for(stores, "activities", None)["athleteId"].unique().tolist()
-    everyone: dict[str, date | None] = dict.fromkeys(
-        [*athletes, *stores.sessions.changed_after(None)]
-    )
+    everyone: dict[str, date | None] = dict.fromkeys(athletes)
     daily = recompute_daily(stores, everyone)
     recompute_weekly(stores, everyone)
     return {"athletes": len(daily)}
@@ -230,6 +229,7 @@ def nightly_rollup(stores: Stores) -> dict[str, Any]:
     """Athletes with changes since the last rollup: daily then weekly, from the earliest
     changed date of each. The watermark moves to this run's start only when it succeeds."""
     started = datetime_to_text(datetime.now().astimezone())
+    sync_session_activities(stores)  # a flush that never ran left its sessions' rows unwritten
     result = recompute_many(stores, changed_athletes(stores, read_watermark(stores)))
     write_watermark(stores, started)
     return result
@@ -267,11 +267,6 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         days = pd.to_datetime(changed[column].str.slice(0, 10)) - pd.Timedelta(days=1)
         for athlete, day in days.groupby(changed["athleteId"].to_numpy()).min().items():
             note(str(athlete), day.date())
-    moment = None if watermark is None else datetime.fromisoformat(watermark)
-    for athlete, first in stores.sessions.changed_after(moment).items():
-        note(
-            athlete, first.date() - timedelta(days=1)
-        )  # activity rows a flush may not have written
     athletes = stores.repository("athlete").read_frame(changed_after=watermark)
     for athlete in athletes["athleteId"]:
         note(str(athlete), None)

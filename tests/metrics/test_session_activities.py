@@ -1,12 +1,14 @@
 """A saved session's activity row is written by the recompute that reads it: the flush its
 save schedules, a direct daily recompute, the nightly rollup (which also repairs a flush that
-never ran) and a full recompute."""
+never ran) and a full recompute. Sessions still to do are those with no activityVersion."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from storage import migrations
 from storage.settings import Settings
+from storage.sql.database import Database
 from storage.stores import Stores
 from tasks import sessions
 from tasks.metrics import recompute
@@ -19,32 +21,34 @@ def session_ids(stores: Stores, athlete: str) -> set[str]:
     return set(activities["sessionId"].dropna())
 
 
-def test_sessions_of_and_changed_after_select_by_athlete_date_and_write_time(
-    sql_settings: Settings,
-) -> None:
+def unsynced(stores: Stores, batch: int = 500) -> list[tuple[str, int]]:
+    return [
+        (session.session_id, version)
+        for part in stores.sessions.unsynced_activities(batch)
+        for session, version in part
+    ]
+
+
+def test_sessions_are_unsynced_until_marked_for_the_version_read(sql_settings: Settings) -> None:
     stores = Stores(sql_settings)
     stores.initialize()
     try:
-        early = sessions.save_session(stores, session_payload(1))  # 2026-03-02 local
-        late = sessions.save_session(stores, session_payload(9))  # 2026-03-10 local
-        other = sessions.save_session(stores, session_payload(2, userId="athlete-2"))
-        store = stores.sessions
-
-        def ids(since: dict[str, datetime | None] | None) -> set[str]:
-            return {s.session_id for batch in store.sessions_of(since) for s in batch}
-
-        assert ids({"athlete-1": datetime(2026, 3, 5, tzinfo=UTC)}) == {late.session_id}
-        assert ids({"athlete-1": None}) == {early.session_id, late.session_id}
-        assert ids({"athlete-2": None, "nobody": None}) == {other.session_id}
-        assert ids(None) == {early.session_id, late.session_id, other.session_id}
-        everyone = store.changed_after(None)
-        assert everyone["athlete-1"] == datetime(2026, 3, 3, 1, tzinfo=UTC)  # 18:00 -07:00
-        assert set(everyone) == {"athlete-1", "athlete-2"}
-        assert store.changed_after(datetime.now(UTC) + timedelta(seconds=1)) == {}
-        assert set(store.changed_after(datetime.now(UTC) - timedelta(minutes=5))) == {
-            "athlete-1",
-            "athlete-2",
-        }
+        first = sessions.save_session(stores, session_payload(1))
+        second = sessions.save_session(stores, session_payload(2))
+        third = sessions.save_session(stores, session_payload(3))
+        pending = unsynced(stores, batch=2)  # across batches, each once
+        assert sorted(pending) == sorted((s.session_id, 1) for s in (first, second, third))
+        assert sessions.sync_session_activities(stores) == 3
+        assert unsynced(stores) == []
+        assert session_ids(stores, "athlete-1") == {s.session_id for s in (first, second, third)}
+        sessions.save_session(stores, session_payload(1, focus="upper body"))  # a change
+        sessions.save_session(stores, session_payload(2))  # the same content: no change
+        assert unsynced(stores) == [(first.session_id, 2)]
+        stores.sessions.mark_activities_synced([(first.session_id, 1)])  # a stale read
+        assert unsynced(stores) == [(first.session_id, 2)]
+        assert sessions.sync_session_activities(stores) == 1
+        assert stores.repository("activities").get(first.activity_id)["name"] == "upper body"
+        assert sessions.sync_session_activities(stores) == 0
     finally:
         stores.close()
 
@@ -68,17 +72,32 @@ def test_a_full_recompute_counts_sessions_without_activity_rows(stores: Stores) 
     assert session_ids(stores, "athlete-9") == {saved.session_id}
 
 
-def test_a_daily_recompute_from_a_later_day_leaves_earlier_sessions_alone(stores: Stores) -> None:
-    early = sessions.save_session(stores, session_payload(1))
-    late = sessions.save_session(stores, session_payload(20))
-    recompute.recompute_daily(stores, {"athlete-1": date(2026, 3, 15)})
-    assert session_ids(stores, "athlete-1") == {late.session_id}
-    recompute.recompute_daily(stores, early.recompute_from)
-    assert session_ids(stores, "athlete-1") == {early.session_id, late.session_id}
+def test_one_athletes_recompute_writes_every_pending_row_and_the_others_count_it_later(
+    stores: Stores,
+) -> None:
+    mine = sessions.save_session(stores, session_payload(1))
+    theirs = sessions.save_session(stores, session_payload(2, userId="athlete-2"))
+    recompute.recompute_daily(stores, {"athlete-1": date(2026, 3, 1)})
+    assert session_ids(stores, "athlete-2") == {theirs.session_id}
+    loads = stores.repository("activities_metrics")
+    assert set(loads.read_frame({"athleteId": "athlete-1"})["activityId"]) == {mine.activity_id}
+    assert loads.read_frame({"athleteId": "athlete-2"}).empty  # not its recompute yet
+    recompute.recompute_daily(stores, theirs.recompute_from)
+    assert set(loads.read_frame({"athleteId": "athlete-2"})["activityId"]) == {theirs.activity_id}
 
 
-def test_a_recompute_from_the_first_day_there_is_takes_every_session(stores: Stores) -> None:
-    """A threshold changed with no date marks its athlete from date.min (tasks/rows.py)."""
+def test_the_migration_marks_sessions_saved_before_it_as_done(settings: Settings) -> None:
+    """Those had their activity rows written by the save itself."""
+    database = Database(settings.database_url)
+    migrations.upgrade(database)
+    stores = Stores(settings)
+    stores.initialize()
     saved = sessions.save_session(stores, session_payload(1))
-    assert sessions.sync_session_activities(stores, {"athlete-1": date.min}) == 1
-    assert session_ids(stores, "athlete-1") == {saved.session_id}
+    stores.close()
+    migrations.downgrade(database, "sessions@-1")
+    migrations.upgrade(database)
+    database.dispose()
+    stores = Stores(settings)
+    assert unsynced(stores) == []
+    assert stores.sessions.get(saved.session_id) is not None
+    stores.close()

@@ -64,6 +64,6 @@ def test_a_save_that_fills_the_disk_is_refused_whole_and_its_retry_lands(tmp_pat
     files = sorted(settings.export_dir.glob("*.json"))
     assert {read_export(path).session_id for path in files} == expected
     assert not list(settings.export_dir.glob(".*.tmp"))  # no temp file left behind
-    assert sessions.sync_session_activities(stores, None) == len(expected)  # as a recompute does
+    assert sessions.sync_session_activities(stores) == len(expected)  # as a recompute does
     activities = stores.repository("activities").read_frame()
     assert sorted(activities["sessionId"]) == sorted(expected)

@@ -261,14 +261,14 @@ def test_session_counts_as_strength_activity_from_the_recompute_it_schedules(
 
 def test_session_moved_to_another_day_keeps_one_file_and_stays_moved(stores: Stores) -> None:
     first = sessions.save_session(stores, session_payload(4))  # 2026-03-05, local -07:00
-    assert sessions.sync_session_activities(stores, first.recompute_from) == 1
+    assert sessions.sync_session_activities(stores) == 1
     moved = sessions.save_session(stores, session_payload(4, date="2026-03-20T18:00:00-07:00"))
     assert moved.json_path != first.json_path and not Path(first.json_path).exists()
     assert moved.recompute_from == {"athlete-1": date(2026, 3, 4)}  # the old day counts too
     for _ in range(2):  # the hourly repair must not bring the old day back
         assert sessions.reconcile_exports(stores)["repaired"] == []
     assert stores.sessions.load(first.session_id).date.day == 20
-    assert sessions.sync_session_activities(stores, moved.recompute_from) == 1
+    assert sessions.sync_session_activities(stores) == 1
     activities = stores.repository("activities").read_frame({"athleteId": "athlete-1"})
     assert activities["activityId"].tolist() == [moved.activity_id]  # moved, not copied
     assert str(activities["startTime"].iloc[0]).startswith("2026-03-2")
