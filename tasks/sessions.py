@@ -20,7 +20,7 @@ from storage.sessions.exports import (
     remove_export,
     write_export,
 )
-from storage.sessions.model import TrainingSession, parse_session
+from storage.sessions.model import MAX_SESSION_SECONDS, TrainingSession, parse_session
 from storage.stores import Stores
 
 Progress = Callable[[int], object]
@@ -48,7 +48,9 @@ def session_activity_id(session: TrainingSession) -> str:
 
 def session_activity(session: TrainingSession) -> dict[str, Any]:
     """A saved session counts as a strength activity: duration, mean working-set RPE, volume.
-    With no durationSec the duration is estimated as 45 s per set plus the recorded rests."""
+    With no durationSec the duration is estimated as 45 s per set plus the recorded rests,
+    at most a day (what durationSec may say): a longer one would be refused as an activity
+    by every recompute that writes it."""
     working = [s for e in session.exercises for s in e.workingSets]
     sets = len(working) + sum(len(e.warmupSets) for e in session.exercises)
     rpes = [s.rpe for s in working if s.rpe is not None]
@@ -60,7 +62,7 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
         "sport": "strength",
         "durationSec": session.durationSec
         if session.durationSec is not None
-        else float(sets * 45 + rest),
+        else float(min(sets * 45 + rest, MAX_SESSION_SECONDS)),
         "rpe": sum(rpes) / len(rpes) if rpes else None,
         "volumeKg": float(sum(s.weightKg * s.repCount.full for s in working)),
         "name": session.focus,

@@ -18,6 +18,7 @@ DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
 
+MAX_SESSION_SECONDS = 86_400  # a session's durationSec, and its estimate, at most a day
 Text = Annotated[str, Field(max_length=2000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -65,7 +66,7 @@ class TrainingSession(_Strict):
     week: int | None = Field(default=None, ge=0, le=1000)
     isDeloadWeek: bool = False
     focus: Text | None = None
-    durationSec: float | None = Field(default=None, ge=0, le=86_400)
+    durationSec: float | None = Field(default=None, ge=0, le=MAX_SESSION_SECONDS)
     exercises: list[Exercise] = Field(max_length=200)
     dataModelVersion: int | None = None
     dataModelType: Literal["training_session_log"] | None = None

@@ -101,3 +101,18 @@ def test_the_migration_marks_sessions_saved_before_it_as_done(settings: Settings
     assert unsynced(stores) == []
     assert stores.sessions.get(saved.session_id) is not None
     stores.close()
+
+
+def test_a_session_with_a_long_estimated_duration_is_written_as_at_most_a_day(
+    stores: Stores,
+) -> None:
+    """200 working sets with 10 h rests each would be 83 days: no activity may last that."""
+    payload = session_payload(1, durationSec=None)
+    working = payload["exercises"][0]["workingSets"][0]
+    payload["exercises"][0]["workingSets"] = [
+        {**working, "set": n, "actualRestMinutes": 600.0} for n in range(100)
+    ]
+    payload["exercises"].append({**payload["exercises"][0], "Order": 99})
+    saved = sessions.save_session(stores, payload)
+    assert sessions.sync_session_activities(stores) == 1
+    assert stores.repository("activities").get(saved.activity_id)["durationSec"] == 86_400
