@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from storage.errors import NotFound, PersistenceError, ValidationError
+from storage.repositories.base import Repository
 from storage.sessions.exports import (
     contained,
     export_name,
@@ -23,6 +25,7 @@ from storage.sessions.exports import (
 from storage.sessions.model import MAX_SESSION_SECONDS, TrainingSession, parse_session
 from storage.stores import Stores
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int], object]
 
 
@@ -101,8 +104,24 @@ def sync_session_activities(stores: Stores) -> int:
     activities = stores.repository("activities")
     changed = 0
     for batch in stores.sessions.unsynced_activities():
-        changed += len(activities.upsert_changes([session_activity(s) for s, _ in batch]))
+        rows = [session_activity(s) for s, _ in batch]
+        try:
+            changed += len(activities.upsert_changes(rows))
+        except ValidationError:  # one refused row must not hold up every athlete's metrics
+            changed += _upsert_each(activities, rows)
         stores.sessions.mark_activities_synced([(s.session_id, v) for s, v in batch])
+    return changed
+
+
+def _upsert_each(activities: Repository, rows: list[dict[str, Any]]) -> int:
+    """Upsert one row at a time, logging and leaving out each the table refuses (its
+    session is marked done all the same; a new version of it is tried again)."""
+    changed = 0
+    for row in rows:
+        try:
+            changed += len(activities.upsert_changes([row]))
+        except ValidationError as error:
+            log.error("session %s: its activity row was refused: %s", row["sessionId"], error)
     return changed
 
 

@@ -5,6 +5,9 @@ never ran) and a full recompute. Sessions still to do are those with no activity
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from storage import migrations
 from storage.settings import Settings
@@ -116,3 +119,21 @@ def test_a_session_with_a_long_estimated_duration_is_written_as_at_most_a_day(
     saved = sessions.save_session(stores, payload)
     assert sessions.sync_session_activities(stores) == 1
     assert stores.repository("activities").get(saved.activity_id)["durationSec"] == 86_400
+
+
+def test_a_refused_activity_row_is_logged_and_holds_up_no_other_session(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = sessions.save_session(stores, session_payload(1))
+    bad = sessions.save_session(stores, session_payload(2))
+    real = sessions.session_activity
+
+    def activity(session: Any) -> dict[str, Any]:
+        row = real(session)
+        return {**row, "rpe": 11.0} if session.session_id == bad.session_id else row
+
+    monkeypatch.setattr(sessions, "session_activity", activity)
+    assert sessions.sync_session_activities(stores) == 1
+    assert session_ids(stores, "athlete-1") == {good.session_id}
+    assert f"session {bad.session_id}: its activity row was refused" in caplog.text
+    assert unsynced(stores) == []  # not tried again by every recompute
