@@ -50,17 +50,26 @@ def pipeline(
             yield from _run(make_settings(home, url))
 
 
-def _run(settings: Settings) -> Iterator[Pipeline]:
+@contextmanager
+def storage_and_client(settings: Settings) -> Iterator[tuple[Stores, TrainlogClient]]:
+    """Storage at the schema's head and a producer client on `settings`, closed after."""
     stores = Stores(settings)
     stores.initialize()
-    worker = WorkerProcess(settings, name="test").start()
     client = TrainlogClient(settings)
     try:
-        yield Pipeline(settings, worker, client, stores)
+        yield stores, client
     finally:
         client.close()
-        worker.stop()
         stores.close()
+
+
+def _run(settings: Settings) -> Iterator[Pipeline]:
+    with storage_and_client(settings) as (stores, client):
+        worker = WorkerProcess(settings, name="test").start()
+        try:
+            yield Pipeline(settings, worker, client, stores)
+        finally:
+            worker.stop()
 
 
 @dataclass
@@ -84,14 +93,8 @@ def redis_outage(folder: Path, **overrides: object) -> Iterator[Outage]:
             server.url,
             **{"task_time_limit": 8, "task_soft_time_limit": 6, **overrides},
         )
-        stores = Stores(settings)
-        stores.initialize()
-        client = TrainlogClient(settings)
-        try:
+        with storage_and_client(settings) as (stores, client):
             yield Outage(server, settings, stores, client)
-        finally:
-            client.close()
-            stores.close()
 
 
 def wait_for(probe: Callable[[], T], seconds: float = 15) -> T:
