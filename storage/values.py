@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,44 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from storage.errors import ValidationError
+from storage.json_values import check_nesting as check_nesting
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 
 Row = dict[str, Any]
 MAX_STRING = 10_000
 YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
 OUTSIDE_YEARS = f"must fall in the years {YEARS[0]}-{YEARS[1]}"
-
-
-MAX_NESTING = 64  # lists/objects inside each other: far above any real payload, and far below
-# the depth at which JSON encoding, repr or validation would hit Python's recursion limit
-
-
-def check_nesting(value: Any, field: str) -> None:
-    """VALIDATION when `value` nests lists or objects more than MAX_NESTING levels deep
-    (walked level by level, without recursion: ~1 µs per flat row)."""
-    level = [value] if isinstance(value, _CONTAINERS) else []
-    for _ in range(MAX_NESTING):
-        inner: list[Any] = []
-        for item in level:
-            children = item.values() if isinstance(item, dict) else item
-            inner.extend(child for child in children if isinstance(child, _CONTAINERS))
-        if not inner:
-            return
-        level = inner
-    raise ValidationError(
-        f"{field} nests lists or objects more than {MAX_NESTING} levels deep", field=field
-    )
-
-
-_CONTAINERS = (dict, list, tuple)
-
-
-def check_arguments_nesting(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-    """`check_nesting` on a job's arguments, named as a producer sent them."""
-    for position, value in enumerate(args):
-        check_nesting(value, f"argument {position + 1}")
-    for name, value in kwargs.items():
-        check_nesting(value, name)
 
 
 def in_years(year: int) -> bool:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import random
 from typing import Any
 
 import redis.exceptions
-from celery import Task
+from celery import Task, current_task
 from celery.exceptions import BackendError, Reject
 from kombu.exceptions import OperationalError
 
 from storage.errors import PersistenceError, Unavailable, ValidationError
+from storage.json_values import check_arguments
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.failures import record_failure
@@ -56,15 +56,12 @@ class TrainlogTask(Task):
     @property
     def stores(self) -> Stores:
         """One Stores per process (a forked pool child opens its own connections)."""
-        app: Any = self.app
-        if getattr(app, "_trainlog_pid", None) != os.getpid():
-            app._trainlog_stores = Stores(self.settings)
-            app._trainlog_stores.initialize()
-            app._trainlog_pid = os.getpid()
-        stores: Stores = app._trainlog_stores
+        stores: Stores = self.app.process_stores()  # workers.app.TrainlogCelery
         return stores
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.request.called_directly:
+            return self._call_nested(args, kwargs)
         try:
             self._check_arguments(args, kwargs)
             return super().__call__(*args, **kwargs)
@@ -79,6 +76,19 @@ class TrainlogTask(Task):
                     error.message,
                 )
                 raise self._retry(error, retries) from None
+            raise
+
+    def _call_nested(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run inside another task (Celery's celery.map, celery.starmap, celery.chunks) or a
+        plain call: no message of its own to retry or fail, so a failure is recorded here,
+        under the outer task's id, and raised to it."""
+        try:
+            check_arguments(args, kwargs)
+            self._check_arguments(args, kwargs)
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            outer = current_task.request if current_task else None
+            self.on_failure(error, getattr(outer, "id", None), args, kwargs, None)
             raise
 
     def _retry(self, error: PersistenceError, retries: int) -> BaseException:
@@ -111,7 +121,7 @@ class TrainlogTask(Task):
             raise ValidationError(f"{self.name}: {error}{extra}", field="arguments") from None
 
     def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        self, exc: BaseException, task_id: str | None, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         try:
             record_failure(

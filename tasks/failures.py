@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from storage.errors import ValidationError
+from storage.json_values import check_json_value
 from storage.stores import Stores
-from storage.values import check_nesting
 
 MAX_ARGUMENT_CHARS = 8_000
-SECRET_FIELDS = {"accessToken", "refreshToken"}
+MASK = "***"
+# a field whose name holds one of these (case, "_" and "-" ignored) holds a secret: the token
+# columns, and what a producer may misspell or add (access_token, apiKey, client-secret, ...)
+SECRET_NAME = re.compile(
+    r"token|secret|passw(or)?d|apikey|credential|privatekey|authorization|cookie"
+)
+
+
+def is_secret_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(SECRET_NAME.search(re.sub(r"[_\-\s]", "", name).lower()))
 
 
 def redact(value: Any) -> Any:
-    """Secrets never reach the failure log."""
+    """Secrets never reach the failure log: every value under a secret-looking name."""
     if isinstance(value, dict):
-        return {k: ("***" if k in SECRET_FIELDS else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
+        return {k: (MASK if is_secret_name(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     return value
 
@@ -27,16 +37,17 @@ def redact(value: Any) -> Any:
 def shorten(arguments: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(arguments, default=str)
     if len(text) <= MAX_ARGUMENT_CHARS:
-        return json.loads(text)
+        return json.loads(text)  # type: ignore[no-any-return]
     return {"truncated": text[:MAX_ARGUMENT_CHARS]}
 
 
 def stored_arguments(args: Any, kwargs: Any) -> dict[str, Any]:
-    """The arguments as the failure log keeps them: secrets masked, long ones cut, and ones
-    nested too deep to walk (a job refused for that very reason) left out."""
+    """The arguments as the failure log keeps them: secrets masked, long ones cut, and ones it
+    cannot hold (nested too deep, NaN, broken text: often why the job was refused) left out,
+    saying why."""
     arguments = {"args": list(args or []), "kwargs": kwargs or {}}
     try:
-        check_nesting(arguments, "the arguments")
+        check_json_value(arguments, "the arguments")
     except ValidationError as error:
         return {"omitted": error.message}
     return shorten(redact(arguments))
@@ -54,14 +65,21 @@ def record_failure(
     code = getattr(error, "code", type(error).__name__)
     row = {
         "failureId": uuid.uuid4().hex,
-        "taskId": task_id,
-        "taskName": task_name,
+        "taskId": _storable(task_id),
+        "taskName": _storable(task_name) or "?",
         "arguments": stored_arguments(args, kwargs),
-        "errorCode": str(code),
-        "error": str(error)[:2000],
+        "errorCode": _storable(str(code)),
+        "error": _storable(str(error)[:2000]),
         "failedAt": datetime.now(UTC),
     }
     return stores.repository("task_failures").add(row)
+
+
+def _storable(text: str | None) -> str | None:
+    """Text any database takes: broken Unicode and NUL replaced."""
+    if text is None:
+        return None
+    return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "?")
 
 
 def list_failures(stores: Stores, limit: int = 50) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from celery.worker.request import Request
 from celery.worker.state import task_ready
 
 from storage.errors import ValidationError
-from storage.values import check_arguments_nesting
+from storage.json_values import check_arguments
 from tasks.base import UNREACHABLE, retry_delay
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class TrainlogRequest(Request):
         if self._refused or super().revoked():
             return True
         try:
-            check_arguments_nesting(self.args, self.kwargs)
+            check_arguments(self.args, self.kwargs, raw=_raw_json(self.body))
         except ValidationError as error:
             self._refused = True
             self._refuse(error)
@@ -109,3 +109,12 @@ class TrainlogRequest(Request):
             self.reject(requeue=True)
             return
         self.acknowledge()
+
+
+def _raw_json(body: object) -> bytes | None:
+    """The message body as JSON bytes, when Celery kept it undecoded (protocol 2)."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8", errors="surrogatepass")
+    return None

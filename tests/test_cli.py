@@ -83,7 +83,7 @@ def test_doctor_json_on_embedded_default(run) -> None:
     result = run("doctor", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"broker", "database", "folders"}
+    assert set(report) == {"broker", "undeliverable", "database", "folders"}
     assert all(check["ok"] for check in report.values())
 
 

@@ -3,6 +3,7 @@ first access (PEP 562), so importing this module reads no environment."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from functools import cache
 from typing import Any
@@ -11,6 +12,7 @@ from celery import Celery, signals
 from celery.utils.log import get_logger
 
 from storage.settings import Settings, load_settings
+from storage.stores import Stores
 from workers.brokers.claims import recover_claims
 from workers.brokers.filesystem import remove_abandoned_writes
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
@@ -24,6 +26,15 @@ class TrainlogCelery(Celery):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__("trainlog", **kwargs)
         self.settings = settings
+        self._stores: tuple[int, Stores] | None = None
+
+    def process_stores(self) -> Stores:
+        """This process's storage, schema at head: a forked pool child opens its own."""
+        if self._stores is None or self._stores[0] != os.getpid():
+            stores = Stores(self.settings)
+            stores.initialize()
+            self._stores = (os.getpid(), stores)
+        return self._stores[1]
 
 
 def create_app(settings: Settings | None = None) -> TrainlogCelery:

@@ -15,8 +15,8 @@ from celery import Celery
 from celery.result import AsyncResult
 
 from storage.errors import Unavailable, ValidationError
+from storage.json_values import check_arguments
 from storage.settings import Settings
-from storage.values import check_arguments_nesting
 from workers.config import (
     ROUTES,
     broker_and_backend,
@@ -24,9 +24,9 @@ from workers.config import (
     display_url,
     prepare_embedded_broker,
 )
+from workers.summaries import arguments_repr
 
 RESULT_POLL_SECONDS = 0.05
-SHOWN_TEXT_CHARS = 80  # a text argument is cut to this in events (Flower) and logs
 # what a broker or result backend that cannot be reached raises, directly or as the cause
 CONNECTION_ERRORS = (
     OSError,
@@ -76,15 +76,14 @@ class TrainlogClient:
     def send(self, job: str, *args: Any, **kwargs: Any) -> AsyncResult:
         name = job_name(job)
         queue = ROUTES.get(name, "default")
-        check_arguments_nesting(args, kwargs)  # the worker would refuse them: say so now
+        check_arguments(args, kwargs)  # the worker would refuse them: say so now
         try:
             return self.celery.send_task(
                 name,
                 args=list(args),
                 kwargs=kwargs,
                 queue=queue,
-                argsrepr=repr([summarize(value) for value in args]),
-                kwargsrepr=repr({key: summarize(value) for key, value in kwargs.items()}),
+                **arguments_repr(args, kwargs),
             )
         except Exception as error:
             lost = _unreachable(
@@ -122,36 +121,6 @@ class TrainlogClient:
 
     def close(self) -> None:
         self.celery.close()
-
-
-class Shown(str):
-    """A summary that prints without quotes."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def summarize(value: Any) -> Any:
-    """What events and Flower show of an argument in place of Celery's repr of all of it:
-    scalars as they are (long text cut), objects and lists by their size, a session by its
-    `_id`. No nested value is shown, so athletes' data and token rows never reach an event
-    stream, and a producer saves the repr of a whole payload (~0.07 ms a session)."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        return (
-            value if len(value) <= SHOWN_TEXT_CHARS else Shown(repr(value[:SHOWN_TEXT_CHARS]) + "…")
-        )
-    if isinstance(value, dict):
-        shown = f"_id={str(value['_id'])[:40]!r}, " if isinstance(value.get("_id"), str) else ""
-        return Shown(f"{{{shown}{_count(len(value), 'key')}}}")
-    if isinstance(value, list | tuple):
-        return Shown(f"[{_count(len(value), 'item')}]")
-    return Shown(f"<{type(value).__name__}>")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _unreachable(error: Exception, what: str, url: str) -> Unavailable | None:

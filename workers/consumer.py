@@ -1,4 +1,10 @@
-"""The worker's consumer: Celery's, with task events batched and broker outages noted.
+"""The worker's consumer: Celery's, with every message checked before Celery reads it, task
+events batched and broker outages noted.
+
+A message Celery could not read stopped the worker (see workers/envelope.py). Here each is
+checked first (`read_envelope`), and one that fails the check, or that Celery itself then
+refuses (an unknown task, content it does not accept, a body it cannot decode), is set aside
+(workers/undeliverable.py) while the worker goes on.
 
 Task events leave the worker in batches, at most `TRAINLOG_EVENT_FLUSH_MS` after the first.
 Celery buffers a worker's task events and publishes what the buffer holds once per turn of the
@@ -19,17 +25,86 @@ from time import monotonic, time
 from typing import Any
 
 from celery.worker.consumer import Consumer
+from vine import promise
 
 from tasks.request import BROKER_LOST_AT
+from workers.envelope import Malformed, read_envelope
+from workers.undeliverable import prepare, set_aside
 
 log = logging.getLogger(__name__)
 
 
 class TrainlogConsumer(Consumer):  # type: ignore[misc]
-    """Celery's consumer: task events flushed on a timer instead of every loop turn, and the
-    time of each broker connection loss set on the app (`BROKER_LOST_AT`)."""
+    """Celery's consumer: messages checked before Celery reads them, task events flushed on a
+    timer instead of every loop turn, and the time of each broker connection loss set on the
+    app (`BROKER_LOST_AT`)."""
 
     _flush_due: float | None = None  # when the scheduled flush fires; None: none scheduled
+
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        handle = super().create_task_handler(promise)
+        settings = self.app.settings
+
+        def on_task_received(message: Any) -> None:
+            try:
+                envelope = read_envelope(
+                    message,
+                    max_time_limit=settings.task_time_limit,
+                    max_eta_ahead=settings.visibility_timeout,
+                )
+            except Malformed as problem:
+                set_aside(self, message, problem)
+                return
+            except Exception as error:  # the check itself failed: so would Celery
+                why = f"its envelope cannot be checked ({error!r})"[:300]
+                set_aside(self, message, Malformed(why))
+                return
+            prepare(message, envelope)
+            try:
+                handle(message)
+            except self.connection_errors:
+                raise
+            except Exception as error:
+                if message.acknowledged:
+                    log.exception("a message Celery took raised afterwards")
+                    return
+                why = f"its job could not be taken by Celery ({error!r})"[:300]
+                refused = Malformed(why, task_id=envelope.task_id, task=envelope.task)
+                set_aside(self, message, refused)
+
+        return on_task_received
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        set_aside(self, message, Malformed("its headers and body name no task"))
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        name, task_id = headers.get("task"), headers.get("id")
+        set_aside(
+            self,
+            message,
+            Malformed(
+                f"its task {str(name)[:200]!r} does not run on this worker",
+                task_id=task_id if isinstance(task_id, str) else None,
+                task=str(name)[:200],
+            ),
+        )
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        task_id = headers.get("id")
+        set_aside(
+            self,
+            message,
+            Malformed(
+                f"its content was refused by Celery ({exc})"[:300],
+                task_id=task_id if isinstance(task_id, str) else None,
+                task=str(headers.get("task"))[:200] if headers.get("task") else None,
+            ),
+        )
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        set_aside(self, message, Malformed(f"its body cannot be decoded ({exc})"[:300]))
 
     @property
     def event_flush_seconds(self) -> float:

@@ -12,7 +12,8 @@ import redis
 from storage.settings import Settings
 from tests.factories import session_payload
 from tests.services import redis_database
-from workers.client import TrainlogClient, summarize
+from workers.client import TrainlogClient
+from workers.summaries import summarize
 
 TOKEN = "tok-SECRET-4711"
 

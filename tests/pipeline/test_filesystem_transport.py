@@ -140,10 +140,13 @@ def test_a_file_that_never_becomes_a_message_is_set_aside(
                 break
     assert delivered == [{"body": "next"}]
     rejected = embedded_folders(Settings.for_home(home))["rejected"] / broken.name
-    assert rejected.read_text() == '{"body": "cut off'
+    record = json.loads(rejected.read_text())
+    assert record["message"] == '{"body": "cut off' and record["queue"] == "jobs"
+    assert "not a kombu message" in record["reason"]
     assert broken.name in caplog.text
-    broker = check_all(Settings.for_home(home))["broker"]
-    assert broker["ok"] and "1 malformed message(s) set aside" in broker["detail"]
+    health = check_all(Settings.for_home(home))
+    assert health["broker"]["ok"] and not health["undeliverable"]["ok"]
+    assert "1 message(s) set aside" in health["undeliverable"]["detail"]
 
 
 def test_a_send_leaves_no_partial_or_temporary_file(home: Path, channel: Any) -> None:

@@ -94,7 +94,7 @@ def test_no_ack_consumer_leaves_nothing_to_restore(url: str) -> None:
     assert redis.Redis.from_url(url).hlen("unacked") == 0
 
 
-def test_malformed_message_is_set_aside_and_the_next_one_delivered(
+def test_malformed_message_is_set_aside_with_its_reason_and_the_next_one_delivered(
     url: str, tmp_path: Path
 ) -> None:
     with connect(url) as connection:
@@ -103,12 +103,21 @@ def test_malformed_message_is_set_aside_and_the_next_one_delivered(
     store.lpush("jobs", "not a kombu envelope")
     publish(url, {"n": 4})
     with connect(url) as connection:
+        stand_in = take_one(connection)  # handed on only for a worker to record and answer
+        assert stand_in.malformed and stand_in.kept and stand_in.body is None
+        stand_in.ack()
         message = take_one(connection)
         assert message.payload == {"n": 4}
         message.ack()
-    assert store.lrange("trainlog.undeliverable", 0, -1) == [b"not a kombu envelope"]
-    broker = check_all(Settings.for_home(tmp_path).with_(broker_url=url))["broker"]
-    assert broker["ok"] and "1 malformed message(s) set aside" in broker["detail"]
+    [entry] = store.lrange("trainlog.undeliverable", 0, -1)
+    record = json.loads(entry)
+    assert record["message"] == "not a kombu envelope" and record["queue"] == "jobs"
+    assert "no properties with a delivery tag" in record["reason"]
+    assert store.hlen("unacked") == 0
+    health = check_all(Settings.for_home(tmp_path).with_(broker_url=url))
+    assert health["broker"]["ok"]
+    assert not health["undeliverable"]["ok"]
+    assert "1 message(s) set aside in trainlog.undeliverable" in health["undeliverable"]["detail"]
 
 
 def test_idle_consumer_takes_a_late_message_promptly(url: str) -> None:

@@ -34,6 +34,7 @@ from kombu.utils.json import dumps, loads
 
 from workers.brokers.acks import AckedQueues
 from workers.brokers.claims import owner_name
+from workers.brokers.messages import SafeMessage, queue_of, record_text, set_aside_record
 
 logger = get_logger(__name__)
 UNFINISHED_GRACE_SECONDS = 10.0  # a stock writer finishes in one write call; this is lavish
@@ -44,6 +45,8 @@ REJECTED_FOLDER = "rejected"
 
 
 class Channel(AckedQueues, kombu_filesystem.Channel):
+    Message = SafeMessage
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._claims: dict[str, Path] = {}  # delivery tag -> its file in our claim folder
         super().__init__(*args, **kwargs)
@@ -85,6 +88,27 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
                 temporary.unlink(missing_ok=True)
         super()._queue_bind(exchange, routing_key, pattern, queue)
 
+    def set_aside(self, message: Any, reason: str) -> None:
+        """Keep a message no worker can run in the rejected folder, with the reason; the caller
+        then acks it, which drops its claim."""
+        record = set_aside_record(message, reason, queue_of(message))
+        claimed = self._claims.get(message.delivery_tag)
+        name = claimed.name if claimed is not None else f"{uuid.uuid4()}.msg"
+        self._write_rejected(name, record_text(record).encode())
+
+    def _write_rejected(self, name: str, data: bytes) -> None:
+        folder = Path(self.transport_options.get("rejected_folder", REJECTED_FOLDER))
+        temporary = folder / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(data)
+            os.replace(temporary, folder / name)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise kombu_filesystem.ChannelError(
+                f"cannot set aside message {name} in {folder}: {error.strerror}"
+            ) from None
+
     def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
         super().basic_ack(delivery_tag, multiple)
         self._release(delivery_tag)
@@ -122,7 +146,8 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
             message = self._read_taken(folder / name, taken)
             if message is None:
                 continue
-            tag = message.get("properties", {}).get("delivery_tag")
+            properties = message.get("properties")
+            tag = properties.get("delivery_tag") if isinstance(properties, dict) else None
             if self.acked(queue) and isinstance(tag, str):
                 self._claims[tag] = taken  # kept until acked: a SIGKILL does not lose it
             else:  # a consumer that never acks (a remote-control reply, say)
@@ -170,28 +195,28 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
             ) from None
         try:
             message = loads(bytes_to_str(raw))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
             message = None
         if isinstance(message, dict):
             return message
-        rejected = Path(self.transport_options.get("rejected_folder", REJECTED_FOLDER))
-        try:
-            if age < UNFINISHED_GRACE_SECONDS:
+        if age < UNFINISHED_GRACE_SECONDS:
+            try:
                 os.rename(taken, queued)  # a writer is still at it: read it at the next poll
-                return None
-            rejected.mkdir(parents=True, exist_ok=True)
-            os.replace(taken, rejected / taken.name)
-        except OSError as error:
-            raise kombu_filesystem.ChannelError(
-                f"cannot put back or set aside message file {taken}: {error.strerror}"
-            ) from None
-        logger.error(
-            "message file %s is not a kombu message (%d bytes, %.0f s old): moved to %s",
-            taken.name,
-            len(raw),
-            age,
-            rejected,
-        )
+            except OSError as error:
+                raise kombu_filesystem.ChannelError(
+                    f"cannot put back message file {taken}: {error.strerror}"
+                ) from None
+            return None
+        reason = f"its file is not a kombu message ({len(raw)} bytes, {age:.0f} s old)"
+        record = {
+            "reason": reason,
+            "queue": taken.name.partition(".")[2].removesuffix(".msg"),
+            "setAsideAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "message": raw.decode("utf-8", errors="backslashreplace"),
+        }
+        self._write_rejected(taken.name, record_text(record).encode())
+        taken.unlink(missing_ok=True)
+        logger.error("message file %s %s: set aside in the rejected folder", taken.name, reason)
         return None
 
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from queue import Empty
 from time import monotonic, time
 from typing import Any
+from uuid import uuid4
 
 from kombu.log import get_logger
 from kombu.transport import redis as kombu_redis
@@ -32,14 +33,21 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
 from workers.brokers.acks import AckedQueues
+from workers.brokers.messages import (
+    SafeMessage,
+    queue_of,
+    record_text,
+    set_aside_record,
+    unreadable,
+)
 
 logger = get_logger(__name__)
 FIRST_PAUSE = 0.002  # seconds after the first empty pop; doubles up to idle_poll_interval
 
 # KEYS: the queue lists to try in order, then unacked_index, unacked, undeliverable.
 # ARGV: the time to index the message by, then one flag per queue key: "1" = record as unacked.
-# Returns {queue key, message, status} or false when every list is empty.
-POP_AND_RECORD = """
+# Returns {queue key, message, status[, delivery tag]} or false when every list is empty.
+POP_AND_RECORD = r"""
 local count = #KEYS - 3
 for i = 1, count do
   local item = redis.call('RPOP', KEYS[i])
@@ -48,11 +56,19 @@ for i = 1, count do
       return {KEYS[i], item, 'taken'}
     end
     local ok, message = pcall(cjson.decode, item)
+    if not ok then
+      -- cjson refuses an escaped lone surrogate, which Python's json reads: only the
+      -- properties are needed here, so read them with every surrogate escape blanked
+      ok, message = pcall(cjson.decode, (string.gsub(item, '\\u[dD][89abcdefABCDEF]%x%x', '?')))
+    end
     local props = ok and type(message) == 'table' and message['properties']
     local info = type(props) == 'table' and props['delivery_info']
     local tag = type(props) == 'table' and props['delivery_tag']
     if type(info) ~= 'table' or type(tag) ~= 'string' then
-      redis.call('LPUSH', KEYS[count + 3], item)
+      local record = cjson.encode({
+        reason = 'its envelope has no properties with a delivery tag (not a kombu JSON envelope)',
+        queue = KEYS[i], setAsideAt = ARGV[1], message = item})
+      redis.call('LPUSH', KEYS[count + 3], record)
       return {KEYS[i], item, 'undeliverable'}
     end
     local exchange = cjson.encode(info['exchange'] or '')
@@ -60,7 +76,7 @@ for i = 1, count do
     local entry = '[' .. item .. ',' .. exchange .. ',' .. routing_key .. ']'
     redis.call('ZADD', KEYS[count + 1], ARGV[1], tag)
     redis.call('HSET', KEYS[count + 2], tag, entry)
-    return {KEYS[i], item, 'recorded'}
+    return {KEYS[i], item, 'recorded', tag}
   end
 end
 return false
@@ -83,9 +99,10 @@ class Channel(AckedQueues, kombu_redis.Channel):
     """Takes messages with POP_AND_RECORD instead of BRPOP; everything else is kombu's."""
 
     QoS = QoS
+    Message = SafeMessage
     idle_poll_interval = 0.05
     idle_wait_key = "trainlog.idle-wait"  # never written: waiting on it is a server-side sleep
-    undeliverable_key = "trainlog.undeliverable"  # messages that are not kombu JSON envelopes
+    undeliverable_key = "trainlog.undeliverable"  # dead letters: messages no worker can run
     from_transport_options = (  # type: ignore[assignment]
         *kombu_redis.Channel.from_transport_options,
         "idle_poll_interval",
@@ -112,6 +129,15 @@ class Channel(AckedQueues, kombu_redis.Channel):
         if self._commands is None:
             self._commands = self._create_client()
         yield self._commands
+
+    def set_aside(self, message: Any, reason: str) -> None:
+        """Keep a message no worker can run in the dead-letter list, with the reason; the
+        caller then acks it (a crash in between keeps it twice, never not at all)."""
+        if getattr(message, "kept", False):
+            return
+        record = record_text(set_aside_record(message, reason, queue_of(message)))
+        with self.conn_or_acquire() as client:
+            client.lpush(self._key(self.undeliverable_key), record)
 
     def take_recorded(self, delivery_tag: str) -> bool:
         if delivery_tag in self._recorded:
@@ -193,19 +219,21 @@ class Channel(AckedQueues, kombu_redis.Channel):
             self._in_poll = None  # type: ignore[assignment]
             self._flush_brpop_reauth()
 
-    def _deliver_popped(self, key: str, item: str, status: str) -> bool:
+    def _deliver_popped(self, key: str, item: str, status: str, tag: str = "") -> bool:
         queue = key[len(self.global_keyprefix or "") :].rsplit(self.sep, 1)[0]
         self._queue_cycle.rotate(queue)
-        if status == "undeliverable":
-            logger.error(
-                "A message on queue %r is not a kombu JSON envelope; moved to the Redis list %r",
-                queue,
-                self.undeliverable_key,
-            )
-            raise Empty()
-        payload = loads(item)
-        if status == "recorded":
+        if status == "undeliverable":  # set aside by the script: delivered only to be answered
+            reason = "its envelope has no properties with a delivery tag (not a kombu JSON envelope)"
+            payload = unreadable(item, reason, uuid4().hex, queue, kept=True)
             self._recorded.add(payload["properties"]["delivery_tag"])
+        else:
+            try:
+                payload = loads(item)
+            except Exception as error:  # cjson read it, Python's json does not
+                reason = f"its envelope is not JSON Python can read ({error})"[:300]
+                payload = unreadable(item, reason, tag or uuid4().hex, queue, kept=False)
+            if status == "recorded":
+                self._recorded.add(payload["properties"]["delivery_tag"])
         self.connection._deliver(payload, queue)
         return True
 
