@@ -44,6 +44,7 @@ from workers.brokers.messages import (
 logger = get_logger(__name__)
 FIRST_PAUSE = 0.002  # seconds after the first empty pop; doubles up to idle_poll_interval
 
+NOT_AN_ENVELOPE = "its envelope has no properties with a delivery tag (not a kombu envelope)"
 # KEYS: the queue lists to try in order, then unacked_index, unacked, undeliverable.
 # ARGV: the time to index the message by, then one flag per queue key: "1" = record as unacked.
 # Returns {queue key, message, status[, delivery tag]} or false when every list is empty.
@@ -66,7 +67,7 @@ for i = 1, count do
     local tag = type(props) == 'table' and props['delivery_tag']
     if type(info) ~= 'table' or type(tag) ~= 'string' then
       local record = cjson.encode({
-        reason = 'its envelope has no properties with a delivery tag (not a kombu JSON envelope)',
+        reason = 'NOT_AN_ENVELOPE',
         queue = KEYS[i], setAsideAt = ARGV[1], message = item})
       redis.call('LPUSH', KEYS[count + 3], record)
       return {KEYS[i], item, 'undeliverable'}
@@ -80,7 +81,7 @@ for i = 1, count do
   end
 end
 return false
-"""
+""".replace("NOT_AN_ENVELOPE", NOT_AN_ENVELOPE)
 
 
 class QoS(kombu_redis.QoS):
@@ -223,8 +224,7 @@ class Channel(AckedQueues, kombu_redis.Channel):
         queue = key[len(self.global_keyprefix or "") :].rsplit(self.sep, 1)[0]
         self._queue_cycle.rotate(queue)
         if status == "undeliverable":  # set aside by the script: delivered only to be answered
-            reason = "its envelope has no properties with a delivery tag (not a kombu JSON envelope)"
-            payload = unreadable(item, reason, uuid4().hex, queue, kept=True)
+            payload = unreadable(item, NOT_AN_ENVELOPE, uuid4().hex, queue, kept=True)
             self._recorded.add(payload["properties"]["delivery_tag"])
         else:
             try:

@@ -1,4 +1,4 @@
-"""Commands that talk to the pipeline: enqueue, failures, doctor, report."""
+"""Commands that talk to the pipeline: enqueue, failures, undeliverable, doctor, report."""
 
 from __future__ import annotations
 
@@ -98,6 +98,38 @@ def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
         click.echo(
             f"{row['failedAt']:%Y-%m-%d %H:%M:%S}  {row['taskName']:<32} "
             f"{row['errorCode']:<18} {row['taskId']}\n    {row['error']}"
+        )
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["list", "purge"]), default="list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def undeliverable(ctx: click.Context, action: str, limit: int, as_json: bool) -> None:
+    """Messages no worker could run, newest first, with the reason (list), or remove them all
+    once looked at (purge). `trainlog doctor` fails while any are kept."""
+    from workers.queues import list_undeliverable, purge_undeliverable
+
+    settings = settings_from(ctx)
+    if action == "purge":
+        emit({"purged": purge_undeliverable(settings)}, as_json)
+        return
+    entries = list_undeliverable(settings, limit)
+    if as_json:
+        emit(entries, True)
+        return
+    if not entries:
+        click.echo("no message set aside")
+    for entry in entries:
+        message = entry.get("message")
+        headers = message.get("headers") if isinstance(message, dict) else None
+        headers = headers if isinstance(headers, dict) else {}
+        click.echo(
+            f"{entry.get('setAsideAt') or '?':<32} queue {entry.get('queue') or '?':<12} "
+            f"{str(headers.get('task', '?'))[:40]:<32} {str(headers.get('id', ''))[:40]}\n"
+            f"    {entry.get('reason')}"
         )
 
 
