@@ -4,9 +4,7 @@ Errors name the row number, its key and the field."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -14,8 +12,9 @@ import pandas as pd
 from storage.csv.cells import datetime_text, json_text
 from storage.csv.codec import frame_dtype
 from storage.errors import ValidationError
+from storage.limits import Refuse, check_column, hides_values
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
-from storage.values import OUTSIDE_YEARS, YEARS, shown
+from storage.values import shown
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 TIMESTAMP_LIKE = ("string", "empty", "datetime", "datetime64")  # pandas.api.types.infer_dtype
@@ -25,12 +24,21 @@ def _fail(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, wh
     position = int(np.flatnonzero(bad)[0])
     key = "/".join(str(frame[name].iloc[position]) for name in table.key if name in frame)
     value = frame[column.name].iloc[position]
+    got = "a secret value, not shown" if hides_values(table, column) else shown(value)
     raise ValidationError(
-        f"{table.name} row {position + 1} ({key}): {column.name} {why} (got {shown(value)})",
+        f"{table.name} row {position + 1} ({key}): {column.name} {why} (got {got})",
         table=table.name,
         field=column.name,
         key=key,
     )
+
+
+def _refuse_in(table: Table, frame: pd.DataFrame) -> Refuse:
+    def refuse(bad: np.ndarray, column: Column, why: str) -> None:
+        if bad.any():
+            _fail(table, frame, bad, column, why)
+
+    return refuse
 
 
 def _without_numbers(series: pd.Series) -> pd.Series:
@@ -56,14 +64,6 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
             values = series.to_numpy(dtype=object)
             is_text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
         _check(table, frame, ~missing & ~is_text, column, "must be text")
-        if column.required and _any_blank(series[is_text].to_numpy(dtype=object)):
-            _check(
-                table,
-                frame,
-                is_text & (series.astype(str).str.strip() == "").to_numpy(),
-                column,
-                "must not be empty",
-            )
         return series.astype(object).where(~missing, None)
     if kind in (ColumnType.INT, ColumnType.FLOAT):
         if series.dtype.kind in "fiu" or str(series.dtype) == "Int64" or missing.all():
@@ -126,15 +126,6 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
         raise
 
 
-_BLANK = re.compile(r"(?:^|\x00)\s*(?:\x00|$)")
-
-
-def _any_blank(values: np.ndarray) -> bool:
-    """Whether any text is empty or whitespace only: one regex pass over the joined text
-    (a value holding NUL can only cause a false alarm, which the exact check then clears)."""
-    return len(values) > 0 and _BLANK.search("\x00".join(values)) is not None
-
-
 def _jsonable(value: Any) -> bool:
     try:
         json.dumps(value, allow_nan=False)
@@ -146,51 +137,6 @@ def _jsonable(value: Any) -> bool:
 def _check(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, why: str) -> None:
     if bad.any():
         _fail(table, frame, bad, column, why)
-
-
-def _check_limits(table: Table, frame: pd.DataFrame, column: Column, clean: pd.Series) -> None:
-    present = clean.notna().to_numpy()
-    if column.required:
-        _check(table, frame, ~present, column, "is required")
-    if column.choices is not None:
-        _check(
-            table,
-            frame,
-            present & ~clean.isin(column.choices).to_numpy(),
-            column,
-            f"must be one of {', '.join(column.choices)}",
-        )
-    if column.minimum is not None:
-        _check(
-            table,
-            frame,
-            present & (clean.fillna(column.minimum) < column.minimum).to_numpy(bool),
-            column,
-            f"must be at least {column.minimum:g}",
-        )
-    if column.maximum is not None:
-        _check(
-            table,
-            frame,
-            present & (clean.fillna(column.maximum) > column.maximum).to_numpy(bool),
-            column,
-            f"must be at most {column.maximum:g}",
-        )
-    if column.type in (ColumnType.DATE, ColumnType.DATETIME):  # text: the year leads
-        years = pd.to_numeric(clean.str.slice(0, 4), errors="coerce").to_numpy(float)
-        _check(
-            table,
-            frame,
-            present & ~((years >= YEARS[0]) & (years <= YEARS[1])),
-            column,
-            OUTSIDE_YEARS,
-        )
-    if column.timezone:
-        for name in clean.dropna().unique():
-            try:
-                ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                _fail(table, frame, (clean == name).to_numpy(), column, "is not an IANA timezone")
 
 
 def validate_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
@@ -206,7 +152,7 @@ def validate_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
         if column.name not in frame.columns:
             frame[column.name] = None
         clean = _coerce(table, frame, column)
-        _check_limits(table, frame, column, clean)
+        check_column(table, column, clean, _refuse_in(table, frame))
         out[column.name] = clean
     for name in BOOKKEEPING:
         out[name] = pd.Series([None] * len(out), dtype=frame_dtype(table.column(name)))

@@ -12,13 +12,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from storage.errors import ValidationError
+from storage.json_values import check_json_value, scalar_problem
 from storage.json_values import check_nesting as check_nesting
+from storage.limits import (
+    BROKEN_TEXT,
+    MAX_STRING,
+    NUL_TEXT,
+    OUTSIDE_YEARS,
+    YEARS,
+    hides_values,
+)
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 
 Row = dict[str, Any]
-MAX_STRING = 10_000
-YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
-OUTSIDE_YEARS = f"must fall in the years {YEARS[0]}-{YEARS[1]}"
 
 
 def in_years(year: int) -> bool:
@@ -35,8 +41,9 @@ def shown(value: Any) -> str:
 
 
 def _fail(table: Table, column: Column, value: Any, why: str) -> ValidationError:
+    got = "a secret value, not shown" if hides_values(table, column) else shown(value)
     return ValidationError(
-        f"{table.name}.{column.name}: {why} (got {shown(value)})",
+        f"{table.name}.{column.name}: {why} (got {got})",
         table=table.name,
         field=column.name,
     )
@@ -102,9 +109,13 @@ def coerce_value(table: Table, column: Column, value: Any) -> Any:
             if not isinstance(value, str):
                 raise TypeError("expected text")
             if len(value) > MAX_STRING:
-                raise ValueError(f"longer than {MAX_STRING} characters")
+                raise _fail(table, column, value, f"is longer than {MAX_STRING:,} characters")
+            if "\x00" in value:
+                raise _fail(table, column, value, NUL_TEXT)
+            if scalar_problem(value):
+                raise _fail(table, column, value, BROKEN_TEXT)
             if column.required and not value.strip():
-                raise ValueError("must not be empty")
+                raise _fail(table, column, value, "must not be empty")
             result: Any = value
         elif kind is ColumnType.INT:
             result = _whole_number(value)
@@ -123,6 +134,10 @@ def coerce_value(table: Table, column: Column, value: Any) -> Any:
             result = parse_datetime(value)
         else:
             json.dumps(value, allow_nan=False)
+            try:
+                check_json_value(value, "it")
+            except ValidationError as error:
+                raise _fail(table, column, value, error.message.removeprefix("it ")) from None
             result = value
     except ValidationError:
         raise

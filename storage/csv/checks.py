@@ -7,34 +7,55 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
 from storage.errors import CorruptFile
-from storage.tables import Column, ColumnType
-from storage.values import parse_datetime
+from storage.limits import REQUIRED, Refuse, check_column, hides_values
+from storage.tables import Column, ColumnType, Table
+from storage.values import parse_datetime, shown
 
 
-def check_cells(frame: pd.DataFrame, path: Path, columns: list[Column]) -> None:
-    """`columns`: the table's columns present in the file, cells already decoded."""
+def check_cells(frame: pd.DataFrame, path: Path, table: Table, columns: list[Column]) -> None:
+    """`columns`: the table's columns present in the file, cells already decoded: each parses
+    as its type, then keeps the limits every write keeps (storage/limits.py)."""
     for column in columns:
         series = frame[column.name]
-        if column.required:
-            _check_required(series, path, column)
         if column.type in _STAMP_FORMATS:
-            _check_stamps(series, path, column)
+            _check_stamps(series, path, table, column)
         elif column.type is ColumnType.JSON:
-            _check_json(series, path, column)
-        if column.timezone:
-            _check_timezones(series, path, column)
+            _check_json(series, path, table, column)
+        check_column(table, column, series, _refuse_in(path, table, series))
 
 
-def bad_cell(path: Path, column: Column, row: int | None, value: object, what: str) -> CorruptFile:
+def _refuse_in(path: Path, table: Table, series: pd.Series) -> Refuse:
+    def refuse(bad: np.ndarray, column: Column, why: str) -> None:
+        if not bad.any():
+            return
+        row = int(np.flatnonzero(bad)[0])
+        value = series.iloc[row]
+        held = "a secret value" if hides_values(table, column) else shown(value)
+        problem = f"{table.name}.{column.name} of data row {row + 1} {why} (it holds {held})"
+        if why == REQUIRED:
+            problem = f"data row {row + 1} has no {column.name}, which every row must have"
+        raise CorruptFile(
+            f"{path}: {problem}",
+            path=str(path),
+            table=table.name,
+            field=column.name,
+        )
+
+    return refuse
+
+
+def bad_cell(
+    path: Path, table: Table, column: Column, row: int | None, value: object, what: str
+) -> CorruptFile:
     where = "" if row is None else f" of data row {row + 1}"
+    held = "a secret value" if hides_values(table, column) else repr(value)
     return CorruptFile(
-        f"{path}: column {column.name}{where} holds {value!r}, not {what}",
+        f"{path}: column {column.name}{where} holds {held}, not {what}",
         path=str(path),
         field=column.name,
     )
@@ -46,7 +67,7 @@ _STAMP_FORMATS = {
 }
 
 
-def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
+def _check_stamps(series: pd.Series, path: Path, table: Table, column: Column) -> None:
     """Every date or timestamp cell parses (a hand edit can leave '2026-03-'): a CORRUPT error
     naming the cell, not a ValueError from whichever reader meets it first."""
     pattern, what = _STAMP_FORMATS[column.type]
@@ -56,7 +77,7 @@ def _check_stamps(series: pd.Series, path: Path, column: Column) -> None:
         text = series.iloc[row]
         if _python_reads(text, column.type):  # beyond pandas 2's years 1677-2262, say
             continue
-        raise bad_cell(path, column, int(row), text, what)
+        raise bad_cell(path, table, column, int(row), text, what)
 
 
 def _python_reads(text: str, kind: ColumnType) -> bool:
@@ -67,32 +88,11 @@ def _python_reads(text: str, kind: ColumnType) -> bool:
     return True
 
 
-def _check_json(series: pd.Series, path: Path, column: Column) -> None:
+def _check_json(series: pd.Series, path: Path, table: Table, column: Column) -> None:
     for row, text in enumerate(series.to_numpy(dtype=object)):
         if text is None:
             continue
         try:
             json.loads(text)
         except ValueError:
-            raise bad_cell(path, column, row, text[:80], "JSON") from None
-
-
-def _check_timezones(series: pd.Series, path: Path, column: Column) -> None:
-    """Every timezone cell names a zone: the metrics convert with it."""
-    for zone in series.dropna().unique():
-        try:
-            ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise bad_cell(path, column, None, zone, "an IANA timezone") from None
-
-
-def _check_required(series: pd.Series, path: Path, column: Column) -> None:
-    """Every write checks it, so a gap is a damaged file (the metrics would meet a NaT date)."""
-    empty = series.isna().to_numpy()
-    if empty.any():
-        row = int(np.flatnonzero(empty)[0])
-        raise CorruptFile(
-            f"{path}: data row {row + 1} has no {column.name}, which every row must have",
-            path=str(path),
-            field=column.name,
-        )
+            raise bad_cell(path, table, column, row, text[:80], "JSON") from None

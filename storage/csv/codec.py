@@ -192,7 +192,7 @@ def parse_frame(
             frame[name] = _bool_from_text(frame[name], path, name)
         elif dtypes[name] == "object":
             frame[name] = decode_text(frame[name])
-    check_cells(frame, path, [known[name] for name in header if name in known])
+    check_cells(frame, path, table, [known[name] for name in header if name in known])
     if not add_missing:
         return frame
     for column in table.all_columns:

@@ -213,9 +213,12 @@ class Repository(ABC):
         `since` / `before`: rows whose partition column is on/after / before it;
         `changed_after`: rows updated after that stamp. CSV overrides this to read only the
         months that can match."""
+        from storage.limits import check_frame, refuse_stored
         from storage.repositories.frames import filter_frame, rows_to_frame
 
         frame = rows_to_frame(self.table, builtins.list(self.iterate(filters, page_size=5000)))
+        where = f"the {self.backend_name} table {self.table.name}"
+        check_frame(self.table, frame, refuse_stored(self.table, frame, where))
         return filter_frame(self.table, frame, None, since, changed_after, before)
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
