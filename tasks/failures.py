@@ -11,6 +11,7 @@ from typing import Any
 from storage.errors import ValidationError
 from storage.json_values import check_json_value
 from storage.stores import Stores
+from storage.tables import TABLES
 
 MAX_ARGUMENT_CHARS = 8_000
 MASK = "***"
@@ -41,15 +42,34 @@ def shorten(arguments: dict[str, Any]) -> dict[str, Any]:
     return {"truncated": text[:MAX_ARGUMENT_CHARS]}
 
 
+def redact_rows(table: Any, rows: Any) -> Any:
+    """Rows for a secret table keep only their key: whatever a producer named its fields."""
+    if not isinstance(table, str) or table not in TABLES or not TABLES[table].secret:
+        return rows
+    key = TABLES[table].key
+    if not isinstance(rows, list):
+        return MASK
+    return [
+        {k: (v if k in key else MASK) for k, v in row.items()} if isinstance(row, dict) else MASK
+        for row in rows
+    ]
+
+
 def stored_arguments(args: Any, kwargs: Any) -> dict[str, Any]:
     """The arguments as the failure log keeps them: secrets masked, long ones cut, and ones it
     cannot hold (nested too deep, NaN, broken text: often why the job was refused) left out,
     saying why."""
-    arguments = {"args": list(args or []), "kwargs": kwargs or {}}
+    arguments: dict[str, Any] = {"args": list(args or []), "kwargs": dict(kwargs or {})}
     try:
         check_json_value(arguments, "the arguments")
     except ValidationError as error:
         return {"omitted": error.message}
+    positional, named = arguments["args"], arguments["kwargs"]
+    if len(positional) >= 2:  # upsert_rows(table, rows)
+        positional[1] = redact_rows(positional[0], positional[1])
+    if "rows" in named:
+        table = named.get("table", positional[0] if positional else None)
+        named["rows"] = redact_rows(table, named["rows"])
     return shorten(redact(arguments))
 
 

@@ -11,6 +11,7 @@ from kombu import Queue
 from beat_schedule import build_beat_schedule
 from storage.errors import ConfigurationError
 from storage.settings import Settings
+from storage.sql.database import private_sqlite_file
 from workers.brokers.filesystem import REJECTED_FOLDER
 
 QUEUES = ("default", "metrics", "maintenance")
@@ -53,18 +54,32 @@ def embedded_folders(settings: Settings) -> dict[str, Path]:
 
 
 def prepare_embedded_broker(settings: Settings) -> None:
-    """The folders the filesystem broker (and, in the home, the SQLite results) need; nothing
-    for a Redis broker. Producers and workers both call it: either may run first."""
+    """The folders the filesystem broker needs (its owner's only: messages hold the jobs'
+    arguments, token rows too) and a private file for SQLite results; nothing for a Redis
+    broker. Producers and workers both call it: either may run first."""
     if settings.broker_is_embedded:
-        for folder in embedded_folders(settings).values():
+        for folder in (settings.broker_folder, *embedded_folders(settings).values()):
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if folder == settings.broker_folder and folder.stat().st_mode & 0o077:
+                    folder.chmod(0o700)
             except OSError as error:
                 raise ConfigurationError(
                     f"cannot create the embedded broker's folder {folder}: {error.strerror} "
                     "(set TRAINLOG_HOME to a writable folder, or TRAINLOG_BROKER_URL)",
                     path=str(folder),
                 ) from None
+    _, backend = broker_and_backend(settings)
+    if backend.startswith("db+sqlite:///"):
+        path = Path(backend.removeprefix("db+sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create {path.parent} for the result backend: {error.strerror}",
+                path=str(path.parent),
+            ) from None
+        private_sqlite_file(path)
 
 
 def display_url(url: str) -> str:

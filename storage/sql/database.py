@@ -32,6 +32,7 @@ def _sqlite_engine(url: str) -> Engine:
                 f"{error.strerror}",
                 path=str(folder),
             ) from None
+        private_sqlite_file(Path(parsed.database))
     # no pre-ping: a file database has no server connection to lose, and the ping would
     # cost every transaction a statement
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -62,6 +63,27 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make the database file (and its WAL and shared-memory files, which SQLite creates with
+    the file's mode) readable by its owner only: it may hold tokens and athletes' data."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # empty: a new DB
+        return
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create the SQLite database {path}: {error.strerror}", path=str(path)
+        ) from None
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = existing.stat().st_mode
+            if mode & 0o077:
+                os.chmod(existing, mode & 0o700)
+        except OSError:  # gone meanwhile, or another user's: SQLite says so when it opens it
+            continue
 
 
 def _enable_wal(cursor: Any) -> None:

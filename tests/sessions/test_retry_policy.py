@@ -3,6 +3,8 @@ recorded. Runs the real task code eagerly (no broker) for speed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
@@ -12,6 +14,7 @@ from storage.settings import Settings
 from storage.stores import Stores
 from tasks import sessions
 from tasks.base import retry_delay
+from tasks.failures import stored_arguments
 from tests.factories import session_payload
 from workers.app import create_app
 
@@ -68,6 +71,32 @@ def test_secrets_never_reach_the_failure_log(app, settings: Settings) -> None:
     )
     failure = next(iter(Stores(settings).repository("task_failures").iterate()))
     assert "s3cr3t" not in str(failure) and failure["errorCode"] == "VALIDATION"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (["tokens", [{"athleteId": "a", "provider": "p", "acessTokn": "s3cr3t"}]], {}),
+        ([], {"table": "tokens", "rows": [{"athleteId": "a", "provider": "p", "x": "s3cr3t"}]}),
+        (["goals", [{"goalId": "g", "client-Secret": "s3cr3t", "API_KEY": "s3cr3t"}]], {}),
+        ([{"refresh_token": "s3cr3t", "nested": [{"Password": "s3cr3t"}]}], {}),
+    ],
+    ids=["misspelt token field", "secret table by keyword", "secret-looking names", "nested"],
+)
+def test_stored_arguments_mask_secrets_however_they_are_named(
+    args: list[object], kwargs: dict[str, object]
+) -> None:
+    stored = stored_arguments(args, kwargs)
+    assert "s3cr3t" not in json.dumps(stored)
+    assert "***" in json.dumps(stored)
+
+
+def test_stored_arguments_keep_what_is_not_secret_and_omit_what_json_cannot_hold() -> None:
+    kept = stored_arguments(["tokens", [{"athleteId": "ath-9", "provider": "strava"}]], {})
+    assert kept["args"][1] == [{"athleteId": "ath-9", "provider": "strava"}]
+    assert stored_arguments([{"sessionId": "s-1"}], {})["args"] == [{"sessionId": "s-1"}]
+    for bad in (float("nan"), "\ud800"):
+        assert "omitted" in stored_arguments([bad], {})
 
 
 def test_backoff_grows_and_is_capped() -> None:
