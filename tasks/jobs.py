@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from storage.errors import PersistenceError
-from tasks import maintenance, sessions
+from tasks import maintenance, reconcile, sessions
 from tasks import rows as row_jobs
 from tasks.base import TrainlogTask
 from tasks.metrics import pending, recompute
@@ -63,7 +63,7 @@ def import_sessions(self: TrainlogTask, folder: Any) -> dict[str, Any]:
 
 @shared_task(bind=True, base=TrainlogTask, name="trainlog.reconcile_exports")
 def reconcile_exports(self: TrainlogTask) -> dict[str, Any]:
-    result = sessions.reconcile_exports(self.stores)
+    result = reconcile.reconcile_exports(self.stores)
     _queue_recompute(self, result.pop("recomputeFrom"))
     return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,8 +14,6 @@ from storage.errors import NotFound, PersistenceError, ValidationError
 from storage.repositories.base import Repository
 from storage.sessions.exports import (
     contained,
-    export_name,
-    export_owner,
     export_path,
     fill_muscle_groups,
     read_export,
@@ -23,6 +21,7 @@ from storage.sessions.exports import (
     write_export,
 )
 from storage.sessions.model import MAX_SESSION_SECONDS, TrainingSession, parse_session
+from storage.sessions.store import SaveOutcome
 from storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -75,17 +74,22 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
 
 
 def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
-    """SQL first (idempotent by content), then the JSON file. The session's activity row is
-    left to the metrics recompute the save schedules (`sync_session_activities`): one write
-    for every session saved meanwhile instead of a locked, fsync'd CSV append for each."""
+    """The SQL rows (idempotent by content) and the JSON file, in one transaction that holds
+    the session and its file name: a file that cannot be written (another session's file
+    by that name: CONFLICT; a full disk: UNAVAILABLE, retried) leaves no row either. The
+    session's activity row is left to the metrics recompute the save schedules
+    (`sync_session_activities`): one write for every session saved meanwhile."""
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
     path = export_path(folder, session)
-    outcome = stores.sessions.save(session, str(path))
-    write_export(folder, session, path=path)  # a transient error: the task retries the export
-    if outcome.previous_json_path and outcome.previous_json_path != str(path):
-        # the date changed and so did the file name: the old file would read as a second copy
-        remove_export(Path(outcome.previous_json_path), session.session_id)
+
+    def write_file(outcome: SaveOutcome) -> None:
+        write_export(folder, session, path=path)
+        if outcome.previous_json_path and outcome.previous_json_path != str(path):
+            # the date changed and so did the file name: the old file would be a second copy
+            remove_export(Path(outcome.previous_json_path), session.session_id)
+
+    outcome = stores.sessions.save(session, str(path), write_file)
     since = {session.userId: session.date.date() - timedelta(days=1)}
     if outcome.previous_athlete is not None and outcome.previous_date is not None:
         # a UTC time: its local day is at most one day earlier, and we start a day before that
@@ -153,7 +157,13 @@ def export_session_json(stores: Stores, session_id: Any) -> dict[str, Any]:
     session = stores.sessions.load(sid)
     if session is None:
         raise NotFound(f"session {sid} does not exist", table="training_sessions", key=sid)
-    return {"path": str(write_export(stores.settings.export_dir, session))}
+    folder = stores.settings.export_dir
+    path = export_path(folder, session)
+    with stores.sessions.exclusive(sid, str(path)):
+        current = stores.sessions.load(sid)  # as stored now that no save can run
+        if current is None:
+            raise NotFound(f"session {sid} does not exist", table="training_sessions", key=sid)
+        return {"path": str(write_export(folder, current))}
 
 
 def allowed_import_folder(stores: Stores, folder: Any) -> Path:
@@ -213,64 +223,3 @@ def import_sessions(
         "errors": errors,
         "recomputeFrom": iso_dates(pending),
     }
-
-
-def reconcile_exports(stores: Stores) -> dict[str, Any]:
-    """Repair divergence: missing or stale files are rewritten from SQL; files with no SQL row
-    are imported (the JSON files are authoritative for recovery); a second file of a session
-    (left under its old name when its date changed) is imported if newer than the SQL row,
-    else removed. `recomputeFrom` names the athletes whose metrics imported files changed."""
-    folder = stores.settings.export_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    repaired: list[dict[str, str]] = []
-    known: set[str] = set()
-    updated: dict[str, datetime] = {}
-    pending: dict[str, date] = {}
-    checked = 0
-    for stored in stores.sessions.iterate():
-        checked += 1
-        session = stores.sessions.load(stored.session_id)
-        assert session is not None
-        known.add(export_name(session))
-        updated[stored.session_id] = stored.updated_at
-        try:
-            path = export_path(folder, session)
-        except ValidationError as error:  # a link out of the folder: skip it, repair the rest
-            skipped = f"skipped: {error.message}"
-            repaired.append({"sessionId": stored.session_id, "action": skipped})
-            continue
-        action = _file_state(path, stored.payload_hash)
-        if action:
-            write_export(folder, session, path=path)
-            repaired.append({"sessionId": stored.session_id, "action": action})
-    for path in sorted(folder.glob("training_session_*.json")):
-        if path.name in known:
-            continue
-        checked += 1
-        owner = export_owner(path)
-        if owner in updated and _modified_at(path) <= updated[owner]:
-            remove_export(path, owner)
-            repaired.append({"sessionId": owner, "action": f"removed older copy {path.name}"})
-            continue
-        try:
-            saved = store_session(stores, read_export(contained(folder, path)))
-            note_recompute(pending, saved)
-            repaired.append({"sessionId": saved.session_id, "action": "imported"})
-        except PersistenceError as error:
-            if error.transient:
-                raise
-            repaired.append({"sessionId": path.name, "action": f"skipped: {error.message}"})
-    return {"checked": checked, "repaired": repaired, "recomputeFrom": iso_dates(pending)}
-
-
-def _modified_at(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def _file_state(path: Path, expected_hash: str) -> str | None:
-    if not path.exists():
-        return "recreated"
-    try:
-        return None if read_export(path).content_hash() == expected_hash else "rewritten"
-    except PersistenceError:
-        return "rewritten"

@@ -23,7 +23,7 @@ from storage.repositories.csv import CsvRepository
 from storage.settings import Settings
 from storage.stores import Stores
 from storage.tables import TABLES, ColumnType
-from tasks import rows, sessions
+from tasks import reconcile, rows, sessions
 from tasks.metrics import recompute
 from workers.demo_data import DemoData, generate
 
@@ -158,7 +158,7 @@ def test_damaged_session_files_are_reported_per_file(
     assert result["imported"] + result["unchanged"] + len(result["errors"]) == 4
     export = next(stores.settings.export_dir.glob("*.json"))
     export.write_bytes(damage(export.read_bytes(), rng))
-    works_or_refuses("reconcile", lambda: sessions.reconcile_exports(stores))
+    works_or_refuses("reconcile", lambda: reconcile.reconcile_exports(stores))
     stores.close()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from storage.sql.database import Database
 from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
-LOCK_KEY = "trainlog:training_sessions"
+FileWrite = Callable[["SaveOutcome"], None]
 
 
 @dataclass(frozen=True)
@@ -64,37 +66,58 @@ class SessionStore:
             for table in (self.sessions, self.exercises, self.sets)
         }
 
-    def save(self, session: TrainingSession, json_path: str) -> SaveOutcome:
-        """Write the session's rows; unchanged when the same content was already stored."""
+    @contextmanager
+    def exclusive(self, session_id: str, json_path: str) -> Iterator[sa.Connection]:
+        """A write transaction that holds the session and its file name for its length: every
+        change of a session's rows and of its file happens under it, so the rows and the file
+        always change in the same order, and two sessions never write one file."""
+        keys = (f"trainlog:session:{session_id}", f"trainlog:export:{Path(json_path).name}")
+        with self.database.transaction(
+            write=True, lock_keys=keys, table="training_sessions"
+        ) as connection:
+            yield connection
+
+    def save(
+        self, session: TrainingSession, json_path: str, write_file: FileWrite | None = None
+    ) -> SaveOutcome:
+        """Write the session's rows (unchanged when the same content was already stored),
+        then `write_file` under the same locks and before the commit: if it fails, nothing
+        is written."""
+        with self.exclusive(session.session_id, json_path) as connection:
+            outcome = self._save_rows(connection, session, json_path)
+            if write_file is not None:
+                write_file(outcome)
+            return outcome
+
+    def _save_rows(
+        self, connection: sa.Connection, session: TrainingSession, json_path: str
+    ) -> SaveOutcome:
         digest = session.content_hash()
         sid = session.session_id
-        with self.database.transaction(
-            write=True, lock_key=LOCK_KEY, table="training_sessions"
-        ) as connection:
-            stored = self._stored_hash.first(connection, {"sid": sid})
-            if stored is not None and stored[0] == digest:
-                return SaveOutcome(False)
-            old = None if stored is None else connection.execute(self._previous, {"sid": sid}).one()
-            now = self._now()
-            if old is not None:  # a changed session: its rows are replaced as a whole
-                for child in (self.sets, self.exercises):
-                    connection.execute(sa.delete(child).where(child.c.sessionId == sid))
-                connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
-            row = self._session_row(
-                session,
-                digest,
-                json_path,
-                now,
-                created=old.createdAt if old else now,
-                version=(old.version + 1) if old else 1,
-            )
-            self._inserts["training_sessions"].execute(connection, [row])
-            exercise_rows, set_rows = self._child_rows(session, now)
-            self._inserts["session_exercises"].execute(connection, exercise_rows)
-            self._inserts["session_sets"].execute(connection, set_rows)
-            if old is None:
-                return SaveOutcome(True)
-            return SaveOutcome(True, old.userId, old.date, old.jsonPath)
+        stored = self._stored_hash.first(connection, {"sid": sid})
+        if stored is not None and stored[0] == digest:
+            return SaveOutcome(False)
+        old = None if stored is None else connection.execute(self._previous, {"sid": sid}).one()
+        now = self._now()
+        if old is not None:  # a changed session: its rows are replaced as a whole
+            for child in (self.sets, self.exercises):
+                connection.execute(sa.delete(child).where(child.c.sessionId == sid))
+            connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
+        row = self._session_row(
+            session,
+            digest,
+            json_path,
+            now,
+            created=old.createdAt if old else now,
+            version=(old.version + 1) if old else 1,
+        )
+        self._inserts["training_sessions"].execute(connection, [row])
+        exercise_rows, set_rows = self._child_rows(session, now)
+        self._inserts["session_exercises"].execute(connection, exercise_rows)
+        self._inserts["session_sets"].execute(connection, set_rows)
+        if old is None:
+            return SaveOutcome(True)
+        return SaveOutcome(True, old.userId, old.date, old.jsonPath)
 
     def get(self, session_id: str) -> StoredSession | None:
         with self.database.transaction(table="training_sessions") as connection:
@@ -161,9 +184,8 @@ class SessionStore:
             .where(c.sessionId == sa.bindparam("sid"), c.version == sa.bindparam("v"))
             .values(activityVersion=sa.bindparam("v"))
         )
-        with self.database.transaction(
-            write=True, lock_key=LOCK_KEY, table="training_sessions"
-        ) as connection:
+        # no lock: a save of one of them meanwhile gives it a new version this update skips
+        with self.database.transaction(write=True, table="training_sessions") as connection:
             connection.execute(update, [{"sid": sid, "v": v} for sid, v in versions])
 
     def _stored_time(self, moment: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,14 @@ class Database:
         *,
         write: bool = False,
         lock_key: str | None = None,
+        lock_keys: Sequence[str] = (),
         table: str | None = None,
         exclusive: bool = False,
     ) -> Iterator[Connection]:
         """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
 
-        Writers are serialised per `lock_key`: a PostgreSQL transaction advisory lock, or
+        Writers are serialised per `lock_key` (and each of `lock_keys`, taken in sorted order
+        so two writers never wait on each other): PostgreSQL transaction advisory locks, or
         SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file)."""
         with translated(table):
             mode = "EXCLUSIVE" if exclusive else "IMMEDIATE" if write else None
@@ -159,9 +161,10 @@ class Database:
                     if deadline is not None:
                         ms = max(int(deadline * 1000), 1)
                         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                    if write and lock_key:
+                    keys = sorted({*lock_keys, *([lock_key] if lock_key else [])})
+                    for key in keys if write else ():
                         connection.execute(
-                            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": lock_key}
+                            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key}
                         )
                 with self._sqlite_deadline(connection, deadline):
                     yield connection

@@ -20,6 +20,16 @@ LOAD_COLUMNS = [
 ]
 
 
+def empty_loads() -> pd.DataFrame:
+    """No activity loads, with the dtypes a non-empty result has (pandas 3 will not compare
+    an empty object column with dates)."""
+    dtypes = {"date": "datetime64[ns]", "activityId": object, "athleteId": object}
+    dtypes |= {"loadMethod": object}
+    return pd.DataFrame(
+        {name: pd.Series([], dtype=dtypes.get(name, "float64")) for name in LOAD_COLUMNS}
+    )
+
+
 def local_dates(
     start_times: pd.Series, athletes: pd.Series, timezones: Mapping[str, str]
 ) -> pd.Series:
@@ -63,7 +73,7 @@ def activity_loads(
 ) -> pd.DataFrame:
     """One row per activity: local date, load, loadMethod, intensityFactor, duration, distance."""
     if activities.empty:
-        return pd.DataFrame(columns=LOAD_COLUMNS)
+        return empty_loads()
     frame = activities[
         [
             "activityId",

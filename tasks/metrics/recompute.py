@@ -64,8 +64,8 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
         )
         spans, scope, results = _spans(athletes, loads, resume)
         daily = daily_rows(loads, spans, settings.ctl_days, settings.atl_days)
-        starts = loads["athleteId"].map(spans.set_index("athleteId")["start"])
-        new_loads = loads[loads["date"] >= starts]
+        starts = loads["athleteId"].map(dict(zip(spans["athleteId"], spans["start"], strict=True)))
+        new_loads = loads[loads["date"] >= pd.to_datetime(starts)] if not loads.empty else loads
         write_scoped(
             stores, "activities_metrics", _frame("activities_metrics", new_loads), scope, "date"
         )

@@ -13,6 +13,7 @@ import pytest
 from storage.errors import ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
+from tasks.metrics import recompute
 from tasks.rows import recompute_dates, upsert_rows
 from tests.factories import activity
 
@@ -70,3 +71,18 @@ def test_row_without_a_day_recomputes_the_athlete_from_the_start() -> None:
 def test_tables_with_their_own_job_refuse_upsert_rows(stores: Stores, table: str) -> None:
     with pytest.raises(ValidationError, match="not by upsert_rows"):
         upsert_rows(stores, table, [{"sessionId": "x"}])
+
+
+def test_athletes_without_activities_recompute_to_nothing_alone_and_among_others(
+    stores: Stores,
+) -> None:
+    """pandas 3 refused to compare an empty load frame's dates (TypeError)."""
+    assert recompute.recompute_daily(stores, {"nobody": None}) == {
+        "nobody": {"from": None, "days": 0}
+    }
+    assert recompute.recompute_weekly(stores, {"nobody": date(2026, 3, 1)})["nobody"]["weeks"] == 0
+    upsert_rows(stores, "activities", [activity(1, day="2026-03-10")])
+    both = recompute.recompute_many(stores, {"nobody": None, "athlete-1": None})
+    assert both["athletes"] == 2
+    daily = stores.repository("daily_metrics").read_frame()
+    assert set(daily["athleteId"]) == {"athlete-1"} and len(daily) == 1

@@ -12,7 +12,7 @@ import pytest
 from storage.errors import Conflict, NotFound, ValidationError
 from storage.settings import Settings
 from storage.stores import Stores
-from tasks import failures, rows, sessions
+from tasks import failures, reconcile, rows, sessions
 from tasks.metrics import recompute
 from tests.factories import session_payload
 
@@ -99,10 +99,10 @@ def test_reconcile_recreates_deleted_and_rewrites_stale(stores: Stores) -> None:
     b = sessions.save_session(stores, session_payload(2))
     Path(a.json_path).unlink()
     Path(b.json_path).write_text(json.dumps({"_id": b.session_id, "stale": True}))
-    result = sessions.reconcile_exports(stores)
+    result = reconcile.reconcile_exports(stores)
     assert {"sessionId": a.session_id, "action": "recreated"} in result["repaired"]
     assert {"sessionId": b.session_id, "action": "rewritten"} in result["repaired"]
-    assert sessions.reconcile_exports(stores)["repaired"] == []
+    assert reconcile.reconcile_exports(stores)["repaired"] == []
 
 
 def test_reconcile_imports_orphan_files(stores: Stores, settings: Settings) -> None:
@@ -110,7 +110,7 @@ def test_reconcile_imports_orphan_files(stores: Stores, settings: Settings) -> N
     document = Path(saved.json_path).read_text()
     other = Stores(settings.with_(database_url=f"sqlite:///{settings.home / 'other.sqlite'}"))
     other.initialize()
-    result = sessions.reconcile_exports(other)
+    result = reconcile.reconcile_exports(other)
     assert result["repaired"] == [{"sessionId": saved.session_id, "action": "imported"}]
     assert other.sessions.load(saved.session_id).document() == json.loads(document)
 
@@ -129,8 +129,8 @@ def test_imports_name_the_athletes_whose_metrics_they_changed(
     assert sessions.import_sessions(stores, "batch")["recomputeFrom"] == {}  # nothing changed
     other = Stores(settings.with_(database_url=f"sqlite:///{settings.home / 'other.sqlite'}"))
     other.initialize()
-    assert sessions.reconcile_exports(other)["recomputeFrom"] == {"ath-import": "2026-03-05"}
-    assert sessions.reconcile_exports(other)["recomputeFrom"] == {}
+    assert reconcile.reconcile_exports(other)["recomputeFrom"] == {"ath-import": "2026-03-05"}
+    assert reconcile.reconcile_exports(other)["recomputeFrom"] == {}
 
 
 def test_import_folder_must_stay_inside_import_dir(stores: Stores, tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_a_link_to_a_file_outside_the_folder_is_refused(
     assert result["imported"] == 0 and "outside" in result["errors"][0]["error"]
     settings.export_dir.mkdir(parents=True, exist_ok=True)
     (settings.export_dir / "training_session_2026_03_08_linked00.json").symlink_to(outside)
-    repaired = sessions.reconcile_exports(stores)["repaired"]
+    repaired = reconcile.reconcile_exports(stores)["repaired"]
     assert [r["action"] for r in repaired] == [repaired[0]["action"]]
     assert repaired[0]["action"].startswith("skipped") and "outside" in repaired[0]["action"]
     assert stores.sessions.count() == 0
@@ -178,7 +178,7 @@ def test_reconcile_skips_a_saved_sessions_file_replaced_by_a_link_out_of_the_fol
     Path(linked.json_path).unlink()
     Path(linked.json_path).symlink_to(outside)
     Path(other.json_path).unlink()
-    result = sessions.reconcile_exports(stores)
+    result = reconcile.reconcile_exports(stores)
     by_session = {r["sessionId"]: r["action"] for r in result["repaired"]}
     assert by_session[other.session_id] == "recreated" and Path(other.json_path).exists()
     assert (
@@ -266,7 +266,7 @@ def test_session_moved_to_another_day_keeps_one_file_and_stays_moved(stores: Sto
     assert moved.json_path != first.json_path and not Path(first.json_path).exists()
     assert moved.recompute_from == {"athlete-1": date(2026, 3, 4)}  # the old day counts too
     for _ in range(2):  # the hourly repair must not bring the old day back
-        assert sessions.reconcile_exports(stores)["repaired"] == []
+        assert reconcile.reconcile_exports(stores)["repaired"] == []
     assert stores.sessions.load(first.session_id).date.day == 20
     assert sessions.sync_session_activities(stores) == 1
     activities = stores.repository("activities").read_frame({"athleteId": "athlete-1"})
@@ -281,7 +281,7 @@ def test_reconcile_removes_an_older_copy_left_by_a_crash(stores: Stores) -> None
     moved = sessions.save_session(stores, session_payload(5, date="2026-03-21T18:00:00-07:00"))
     Path(first.json_path).write_bytes(leftover)  # as if the worker died before removing it
     os.utime(first.json_path, (1_000_000_000, 1_000_000_000))
-    result = sessions.reconcile_exports(stores)
+    result = reconcile.reconcile_exports(stores)
     assert result["repaired"] == [
         {
             "sessionId": moved.session_id,
@@ -300,7 +300,7 @@ def test_reconcile_imports_a_copy_newer_than_the_sql_row(stores: Stores) -> None
     newer = Path(moved.json_path).read_bytes()
     sessions.save_session(stores, json.loads(older))  # the SQL row goes back to the old day
     Path(moved.json_path).write_bytes(newer)
-    result = sessions.reconcile_exports(stores)
+    result = reconcile.reconcile_exports(stores)
     assert result["repaired"] == [{"sessionId": moved.session_id, "action": "imported"}]
     assert stores.sessions.load(moved.session_id).date.day == 22
     assert not Path(first.json_path).exists()

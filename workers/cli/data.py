@@ -8,7 +8,7 @@ import click
 from tqdm import tqdm
 
 from storage.stores import Stores
-from tasks import sessions
+from tasks import reconcile, sessions
 from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from
 
 
@@ -50,4 +50,4 @@ def export(ctx: click.Context, session_ids: tuple[str, ...], as_json: bool) -> N
     if session_ids:
         emit([sessions.export_session_json(stores, sid) for sid in session_ids], as_json)
     else:
-        emit(sessions.reconcile_exports(stores), as_json)
+        emit(reconcile.reconcile_exports(stores), as_json)
