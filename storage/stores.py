@@ -33,7 +33,7 @@ class Stores:
 
     @cached_property
     def sessions(self) -> SessionStore:
-        return SessionStore(self.database)
+        return SessionStore(self.database, lock_timeout=self.settings.lock_timeout)
 
     @cached_property
     def muscle_lookup(self) -> Callable[[str], list[str]]:

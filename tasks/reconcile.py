@@ -69,7 +69,7 @@ def _repair(stores: Stores, folder: Path, stored: StoredSession, known: set[str]
     path = export_path(folder, session)
     if _file_state(path, stored.payload_hash) is None:
         return None
-    with stores.sessions.exclusive(stored.session_id, str(path)):
+    with stores.sessions.holding(stored.session_id, str(path)):
         current = stores.sessions.get(stored.session_id)
         session = stores.sessions.load(stored.session_id)
         if current is None or session is None or export_path(folder, session) != path:
@@ -91,7 +91,7 @@ def _adopt(
     imported."""
     owner = export_owner(path)
     if owner in updated and _modified_at(path) <= updated[owner]:
-        with stores.sessions.exclusive(owner, str(path)):
+        with stores.sessions.holding(owner, str(path)):
             remove_export(path, owner)
         return {"sessionId": owner, "action": f"removed older copy {path.name}"}
     saved = store_session(stores, read_export(contained(folder, path)))

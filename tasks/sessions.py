@@ -13,6 +13,7 @@ from uuid import UUID
 from storage.errors import NotFound, PersistenceError, ValidationError
 from storage.repositories.base import Repository
 from storage.sessions.exports import (
+    check_owner,
     contained,
     export_path,
     fill_muscle_groups,
@@ -74,11 +75,12 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
 
 
 def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
-    """The SQL rows (idempotent by content) and the JSON file, in one transaction that holds
-    the session and its file name: a file that cannot be written (another session's file
-    by that name: CONFLICT; a full disk: UNAVAILABLE, retried) leaves no row either. The
-    session's activity row is left to the metrics recompute the save schedules
-    (`sync_session_activities`): one write for every session saved meanwhile."""
+    """The SQL rows (idempotent by content), then the JSON file, holding the session and its
+    file name throughout: a session refused because another one's file has its name
+    (CONFLICT) writes nothing; a file that fails after the rows (a full disk: UNAVAILABLE)
+    is written by the retry. The session's activity row is left to the metrics recompute
+    the save schedules (`sync_session_activities`): one write for every session saved
+    meanwhile."""
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
     path = export_path(folder, session)
@@ -89,7 +91,12 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
             # the date changed and so did the file name: the old file would be a second copy
             remove_export(Path(outcome.previous_json_path), session.session_id)
 
-    outcome = stores.sessions.save(session, str(path), write_file)
+    outcome = stores.sessions.save(
+        session,
+        str(path),
+        check_file=lambda: check_owner(path, session.session_id),
+        write_file=write_file,
+    )
     since = {session.userId: session.date.date() - timedelta(days=1)}
     if outcome.previous_athlete is not None and outcome.previous_date is not None:
         # a UTC time: its local day is at most one day earlier, and we start a day before that
@@ -159,7 +166,7 @@ def export_session_json(stores: Stores, session_id: Any) -> dict[str, Any]:
         raise NotFound(f"session {sid} does not exist", table="training_sessions", key=sid)
     folder = stores.settings.export_dir
     path = export_path(folder, session)
-    with stores.sessions.exclusive(sid, str(path)):
+    with stores.sessions.holding(sid, str(path)):
         current = stores.sessions.load(sid)  # as stored now that no save can run
         if current is None:
             raise NotFound(f"session {sid} does not exist", table="training_sessions", key=sid)

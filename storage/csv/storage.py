@@ -18,7 +18,6 @@ from storage.csv.codec import empty_frame, header_names, parse_frame, read_frame
 from storage.csv.files import append_lines, remove_quietly, replace_file, replace_files
 from storage.csv.frames import as_frame, concat_rows, key_index, keys_index, merge_rows
 from storage.csv.keylists import KeyCache, PartKeys, sidecar_path
-from storage.csv.locks import acquire_lock
 from storage.csv.partitions import (
     WHOLE,
     is_partitioned,
@@ -28,6 +27,7 @@ from storage.csv.partitions import (
     row_parts,
 )
 from storage.errors import Unavailable
+from storage.locks import acquire_lock
 from storage.tables import Table
 
 FrameChange = Callable[[pd.DataFrame], pd.DataFrame]

@@ -67,16 +67,21 @@ def write_export(folder: Path, session: TrainingSession, *, path: Path | None = 
     document = session.document()
     check_document(document)
     path = export_path(folder, session) if path is None else path
-    owner = export_owner(path)
-    if owner is not None and owner != session.session_id:
-        raise Conflict(
-            f"{path.name} already holds session {owner}; session {session.session_id} has the "
-            "same date and uuid prefix, and a file is never overwritten by another session",
-            path=str(path),
-            key=session.session_id,
-        )
+    check_owner(path, session.session_id)
     write_atomic(path, export_bytes(document))
     return path
+
+
+def check_owner(path: Path, session_id: str) -> None:
+    """CONFLICT when `path` holds another session: one with the same day and uuid prefix."""
+    owner = export_owner(path)
+    if owner is not None and owner != session_id:
+        raise Conflict(
+            f"{path.name} already holds session {owner}; session {session_id} has the same "
+            "date and uuid prefix, and a file is never overwritten by another session",
+            path=str(path),
+            key=session_id,
+        )
 
 
 _EXPORT_LAYOUT = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from storage.sessions.model import TrainingSession
 from storage.sql.database import Database
+from storage.sql.named_locks import holding
 from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
@@ -40,8 +41,9 @@ class StoredSession:
 
 
 class SessionStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, lock_timeout: float = 10.0) -> None:
         self.database = database
+        self.lock_timeout = lock_timeout
         self.sessions = sql_table("training_sessions")
         self.exercises = sql_table("session_exercises")
         self.sets = sql_table("session_sets")
@@ -67,24 +69,31 @@ class SessionStore:
         }
 
     @contextmanager
-    def exclusive(self, session_id: str, json_path: str) -> Iterator[sa.Connection]:
-        """A write transaction that holds the session and its file name for its length: every
-        change of a session's rows and of its file happens under it, so the rows and the file
-        always change in the same order, and two sessions never write one file."""
+    def holding(self, session_id: str, json_path: str) -> Iterator[None]:
+        """The session and its file name, held across the save of its rows and of its file:
+        the rows and the file always change in the same order, and two sessions never
+        write one file (PostgreSQL advisory locks; lock files beside an SQLite database)."""
         keys = (f"trainlog:session:{session_id}", f"trainlog:export:{Path(json_path).name}")
-        with self.database.transaction(
-            write=True, lock_keys=keys, table="training_sessions"
-        ) as connection:
-            yield connection
+        with holding(self.database, keys, self.lock_timeout):
+            yield
 
     def save(
-        self, session: TrainingSession, json_path: str, write_file: FileWrite | None = None
+        self,
+        session: TrainingSession,
+        json_path: str,
+        *,
+        check_file: Callable[[], None] | None = None,
+        write_file: FileWrite | None = None,
     ) -> SaveOutcome:
-        """Write the session's rows (unchanged when the same content was already stored),
-        then `write_file` under the same locks and before the commit: if it fails, nothing
-        is written."""
-        with self.exclusive(session.session_id, json_path) as connection:
-            outcome = self._save_rows(connection, session, json_path)
+        """Holding the session and its file name: `check_file` (which may refuse the save
+        before anything is written), the rows (unchanged when the same content was already
+        stored), then `write_file`. The rows are committed before the file is written, so a
+        file that fails (a full disk) is written by the retry."""
+        with self.holding(session.session_id, json_path):
+            if check_file is not None:
+                check_file()
+            with self.database.transaction(write=True, table="training_sessions") as connection:
+                outcome = self._save_rows(connection, session, json_path)
             if write_file is not None:
                 write_file(outcome)
             return outcome

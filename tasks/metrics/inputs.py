@@ -11,7 +11,7 @@ import pandas as pd
 
 from storage.atomic import write_atomic
 from storage.csv.frames import as_frame
-from storage.csv.locks import acquire_lock
+from storage.locks import acquire_lock
 from storage.stores import Stores
 from storage.tables import get_table
 

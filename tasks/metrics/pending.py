@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from storage.atomic import write_atomic
-from storage.csv.locks import acquire_lock
+from storage.locks import acquire_lock
 from storage.stores import Stores
 
 FLUSH_MARKER = ".flush-scheduled"

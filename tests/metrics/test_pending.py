@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from storage.csv.locks import acquire_lock
 from storage.errors import LockTimeout, Unavailable
+from storage.locks import acquire_lock
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.base import TrainlogTask

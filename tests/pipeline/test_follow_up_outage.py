@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.csv.locks import acquire_lock
+from storage.locks import acquire_lock
 from tasks.failures import list_failures
 from tests.factories import session_payload
 from tests.pipeline.conftest import redis_outage, wait_for, wait_for_sessions

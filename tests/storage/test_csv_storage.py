@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.csv.locks import acquire_lock
 from storage.csv.storage import CsvStorage
 from storage.errors import CorruptFile, LockTimeout
+from storage.locks import acquire_lock
 from storage.repositories.csv import CsvRepository
 from storage.tables import Column, ColumnType, Table, get_table
 from storage.values import YEARS

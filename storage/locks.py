@@ -1,4 +1,5 @@
-"""Sidecar lock files (`<name>.csv.lock`): the data file is replaced, so it can't hold a lock."""
+"""Lock files held with flock (portalocker): the sidecar `<name>.csv.lock` of a CSV table (its data
+file is replaced, so it cannot hold a lock), and the named locks of an SQLite database."""
 
 from __future__ import annotations
 
