@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 
 from storage.atomic import write_atomic
-from storage.errors import Conflict, CorruptFile, Unavailable, ValidationError
+from storage.errors import (
+    Conflict,
+    CorruptFile,
+    PersistenceError,
+    Unavailable,
+    ValidationError,
+)
+from storage.file_reads import read_bounded
 from storage.sessions.model import TrainingSession, parse_session
 from storage.sessions.schema import check_document
 from storage.values import check_nesting
@@ -115,22 +122,22 @@ def remove_export(path: Path, session_id: str) -> bool:
 def export_owner(path: Path) -> str | None:
     """The `_id` stored in an existing export file (None: no file, or unreadable)."""
     try:
-        owner = json.loads(path.read_bytes()).get("_id")
-    except (OSError, ValueError, AttributeError):
+        owner = json.loads(read_bounded(path, OWNER_READ_LIMIT)).get("_id")
+    except (PersistenceError, ValueError, AttributeError, RecursionError):
         return None
     return str(owner) if owner else None
 
 
+EXPORT_SIZE_FACTOR = 4  # an export is indented: ~1.9x the payload's compact JSON
+OWNER_READ_LIMIT = 64 << 20  # whose file a name holds: read up to this (a FIFO: not at all)
+
+
 def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:
-    """Read, schema-check and parse one session file; errors name the file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise CorruptFile(f"cannot read {path}: {error.strerror}", path=str(path)) from None
-    if len(raw) > max_bytes:
-        raise ValidationError(
-            f"{path.name} is {len(raw):,} bytes; the limit is {max_bytes:,}", path=str(path)
-        )
+    """Read, schema-check and parse one session file; errors name the file. `max_bytes` is
+    the payload limit: a file may be EXPORT_SIZE_FACTOR times that, so that every session
+    accepted can be restored from its own export (indentation, the data-model stamp and
+    filled muscle groups make the file larger than the payload was)."""
+    raw = read_bounded(path, EXPORT_SIZE_FACTOR * max_bytes)
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError) as error:  # RecursionError: "[[[[…" nested too deep
@@ -138,7 +145,7 @@ def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:
     check_nesting(document, path.name)
     check_document(document, source=path.name)
     try:
-        return parse_session(document, max_bytes=max_bytes)
+        return parse_session(document, max_bytes=EXPORT_SIZE_FACTOR * max_bytes)
     except ValidationError as error:
         raise ValidationError(
             f"{path.name}: {error.message}", field=error.field, path=str(path)
