@@ -1,9 +1,14 @@
 """Typed values -> CSV text, the writing half of the codec (codec.py reads it back): missing
-is an empty field, the empty string a lone backslash, a leading backslash doubled."""
+is an empty field, the empty string a lone backslash, a leading backslash doubled. A text
+a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return) is
+written with a leading single quote, as OWASP advises for CSV files people open; so is a text
+that starts with a quote followed by one of those (or another quote), so that reading takes
+exactly one quote off and every text comes back as it was."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,12 +17,21 @@ import pandas as pd
 
 from storage.tables import Column, ColumnType, Table
 
+FORMULA_STARTS = frozenset("=+-@\t\r")  # what makes a spreadsheet read a cell as a formula
+QUOTED_STARTS = FORMULA_STARTS | {"'"}  # after a leading quote: the quote was added on write
+# a text that needs an escape: empty, or starting with one of these (checked on joined text)
+ESCAPE_AT_START = re.compile("(?:^|\x00)(?:[=+\\-@\t\r\\\\]|'[=+\\-@\t\r']|\x00|$)")
+
 
 def _encode_one(value: Any) -> str:
     if value is None or value is pd.NA or value != value:  # None, NA or NaN: missing
         return ""
     text = str(value)
-    return "\\" + text if text == "" or text[0] == "\\" else text
+    if text == "" or text[0] == "\\":
+        return "\\" + text
+    if text[0] in FORMULA_STARTS or (text[0] == "'" and text[1:2] in QUOTED_STARTS and text[1:]):
+        return "'" + text
+    return text
 
 
 def write_csv_text(frame: pd.DataFrame, table: Table, handle: Any) -> None:
@@ -84,10 +98,7 @@ def _text_cells(values: np.ndarray) -> list[str]:
     if pd.api.types.infer_dtype(present, skipna=False) in ("string", "empty"):
         joined = "\x00".join(present)
         plain = not (
-            joined.startswith("\\")
-            or "\x00\\" in joined
-            or "\x00\x00" in joined
-            or (len(present) > 0 and (present[0] == "" or present[-1] == ""))
+            (len(present) > 0 and ESCAPE_AT_START.search(joined) is not None)
             or any(mark in joined for mark in _NEEDS_QUOTES)
         )
         if plain:

@@ -1,6 +1,7 @@
 """CSV text -> typed DataFrames, the reading half of the codec (cells.py writes). Strings
-round-trip exactly: missing is an empty field, the empty string is a lone backslash, and a value
-starting with a backslash gets one more."""
+round-trip exactly: missing is an empty field, the empty string is a lone backslash, a value
+starting with a backslash gets one more, and one a spreadsheet would run as a formula a
+leading quote (see cells.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import codecs
 import csv
 import functools
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from storage.csv.cells import QUOTED_STARTS
 from storage.csv.checks import check_cells
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
@@ -47,22 +50,22 @@ def _empty_frame(table: Table, extra: tuple[str, ...]) -> pd.DataFrame:
 def _decode_one(text: Any) -> str | None:
     if not isinstance(text, str) or text == "":
         return None
-    return text[1:] if text[0] == "\\" else text
+    if text[0] == "\\" or (text[0] == "'" and text[1:2] in QUOTED_STARTS and text[1:]):
+        return text[1:]
+    return text
 
 
-def _starts_with_backslash(values: np.ndarray) -> list[bool]:
-    """Whether any value starts with a backslash: one C-level search of the joined text."""
-    if len(values) == 0:
-        return [False]
-    joined = "\x00".join(values)
-    return [joined.startswith("\\") or "\x00\\" in joined]
+_ESCAPED = re.compile("(?:^|\x00)[\\\\']")  # a text starting with a backslash or a quote
+
+
+def _any_escaped(values: np.ndarray) -> bool:
+    """Whether any value may carry an escape: one C-level search of the joined text."""
+    return len(values) > 0 and _ESCAPED.search("\x00".join(values)) is not None
 
 
 def decode_text(series: pd.Series) -> pd.Series:
     text = series.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(text, skipna=False) == "string" and not any(
-        _starts_with_backslash(text)
-    ):
+    if pd.api.types.infer_dtype(text, skipna=False) == "string" and not _any_escaped(text):
         return pd.Series(np.where(text == "", None, text), index=series.index, dtype=object)
     values = [_decode_one(v) for v in series.to_numpy(dtype=object)]
     return pd.Series(values, index=series.index, dtype=object)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import multiprocessing
 import stat
@@ -54,6 +55,16 @@ AWKWARD = st.sampled_from(
         "-0",
         "TRUE",
         "ünï©ødé",
+        '=HYPERLINK("http://x")',
+        "+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "'",
+        "''",
+        "'=x",
+        "'-",
+        "'plain",
     ]
 )
 TEXT = st.one_of(
@@ -94,6 +105,41 @@ def test_every_type_round_trips_exactly(tmp_path: Path, rows: list[dict]) -> Non
             else:
                 assert got == value, name
                 assert type(got) is type(value), name
+
+
+FORMULAS = ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTAB", "'=quoted", "''"]
+
+
+def test_formula_texts_are_neutralised_in_the_file_and_read_back_as_written(
+    tmp_path: Path,
+) -> None:
+    """A coach opening the file in a spreadsheet sees text, never a formula (OWASP: a leading
+    quote); every path that writes text does it (whole file, monthly parts, appends)."""
+    storage = CsvStorage(tmp_path)
+    goals = CsvRepository(get_table("goals"), storage)
+    goals.upsert_many(
+        [{"goalId": f"g{n}", "athleteId": "a", "title": text} for n, text in enumerate(FORMULAS)]
+    )
+    activities = CsvRepository(get_table("activities"), storage)
+    rows = [
+        {"activityId": f"=a{n}", "athleteId": "-ath", "startTime": "2026-03-01T10:00:00Z",
+         "sport": "run", "durationSec": 60.0, "name": text}
+        for n, text in enumerate(FORMULAS)
+    ]  # fmt: skip
+    activities.upsert_many(rows[:3])
+    activities.upsert_many(rows[3:])  # appended to the month's file
+    activities.upsert_frame(pd.DataFrame([{**rows[0], "name": "@again"}]))
+    for path in [
+        storage.path(get_table("goals")),
+        *storage.path(get_table("activities")).glob("*.csv"),
+    ]:
+        for line in path.read_text().splitlines()[1:]:
+            for cell in next(csv.reader([line])):
+                assert not cell or cell[0] not in "=+-@\t\r", (path.name, cell)
+    assert sorted(row["title"] for row in goals.list(limit=50).rows) == sorted(FORMULAS)
+    names = {row["activityId"]: row["name"] for row in activities.list(limit=50).rows}
+    assert names == {f"=a{n}": text for n, text in enumerate(FORMULAS)} | {"=a0": "@again"}
+    assert {row["athleteId"] for row in activities.list(limit=50).rows} == {"-ath"}
 
 
 def test_missing_and_empty_file_read_as_empty_table(tmp_path: Path) -> None:
