@@ -1,68 +1,117 @@
-"""The one settings object: read once from `TRAINLOG_*` variables, then passed down explicitly."""
+"""The one settings object: read once from `TRAINLOG_*` variables, then passed down explicitly.
+Every setting is one entry of OPTIONS: its default, what it means and how its text is read;
+`trainlog doctor --settings` and docs/configuration.md show that table."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.cores import usable_cores
 from storage.errors import ConfigurationError
+from storage.options import (
+    Option,
+    backends,
+    flower_user,
+    number,
+    password,
+    text,
+    url,
+    whole,
+    zone,
+)
 
 PREFIX = "TRAINLOG_"
 MAX_EVENT_FLUSH_MS = 10_000
 MAX_WORKER_CONCURRENCY = 64
+DAY = 86_400
 
-# name: (default, meaning). The single place every default lives; `trainlog doctor --settings`
-# and docs/configuration.md print this table. A default of None means "derived" (see meaning).
-DEFAULTS: dict[str, tuple[Any, str]] = {
-    "home": (".trainlog", "base folder for every embedded default (relative to the working dir)"),
-    "broker_url": (None, "Celery broker URL; unset = embedded filesystem broker under the home"),
-    "result_backend": (None, "result backend; unset = the Redis broker's URL, else SQLite"),
-    "database_url": (None, "SQLAlchemy URL; unset = sqlite file <home>/trainlog.sqlite"),
-    "data_dir": (None, "CSV folder; unset = <home>/data"),
-    "export_dir": (None, "session JSON folder; unset = <home>/exports"),
-    "import_dir": (None, "the only tree import_sessions may read; unset = <home>/imports"),
-    "timezone": ("UTC", "IANA timezone of the beat schedule"),
-    "lock_timeout": (10.0, "seconds to wait for a CSV lock before LockTimeout"),
-    "task_soft_time_limit": (240, "seconds before a task gets SoftTimeLimitExceeded"),
-    "task_time_limit": (300, "hard task time limit in seconds (the worker kills the child)"),
-    "visibility_timeout": (330, "Redis redelivery delay in seconds; must exceed task_time_limit"),
-    "result_expires": (86400, "seconds task results are kept"),
-    "max_retries": (5, "retries of a transient failure before the task fails"),
-    "retry_backoff_max": (60, "cap in seconds of the exponential retry backoff"),
-    "nightly_rollup_hour": (2, "hour (0-23, in TRAINLOG_TIMEZONE) of the nightly rollup"),
-    "recompute_delay": (
+# name: how it is read, its default and meaning. A default of None means "derived" (see its
+# meaning); the few checks that involve two settings are in `_check_together`.
+OPTIONS: dict[str, Option] = {
+    "home": Option(
+        text, ".trainlog", "base folder for every embedded default (relative to the working dir)"
+    ),
+    "broker_url": Option(
+        url, None, "Celery broker URL; unset = embedded filesystem broker under the home"
+    ),
+    "result_backend": Option(
+        url, None, "result backend; unset = the Redis broker's URL, else SQLite"
+    ),
+    "database_url": Option(url, None, "SQLAlchemy URL; unset = sqlite file <home>/trainlog.sqlite"),
+    "data_dir": Option(text, None, "CSV folder; unset = <home>/data"),
+    "export_dir": Option(text, None, "session JSON folder; unset = <home>/exports"),
+    "import_dir": Option(
+        text, None, "the only tree import_sessions may read; unset = <home>/imports"
+    ),
+    "timezone": Option(zone, "UTC", "IANA timezone of the beat schedule"),
+    "lock_timeout": Option(
+        number(most=3600), 10.0, "seconds to wait for a CSV or session lock before LockTimeout"
+    ),
+    "task_soft_time_limit": Option(
+        whole(1, DAY), 240, "seconds before a task gets SoftTimeLimitExceeded"
+    ),
+    "task_time_limit": Option(
+        whole(1, DAY), 300, "hard task time limit in seconds (the worker kills the child)"
+    ),
+    "visibility_timeout": Option(
+        whole(1, 7 * DAY), 330, "Redis redelivery delay in seconds; must exceed task_time_limit"
+    ),
+    "result_expires": Option(
+        whole(0, 365 * DAY), 86400, "seconds task results are kept (0 = for ever)"
+    ),
+    "max_retries": Option(whole(0, 100), 5, "retries of a transient failure before the task fails"),
+    "retry_backoff_max": Option(
+        whole(1, DAY), 60, "cap in seconds of the exponential retry backoff"
+    ),
+    "nightly_rollup_hour": Option(
+        whole(0, 23), 2, "hour (0-23, in TRAINLOG_TIMEZONE) of the nightly rollup"
+    ),
+    "recompute_delay": Option(
+        whole(0, DAY),
         2,
         "seconds a metric recompute waits after the first change of a burst (0 = at once); "
         "every change of that athlete in the meantime joins the same job",
     ),
-    "ctl_days": (42.0, "chronic training load time constant in days"),
-    "atl_days": (7.0, "acute training load time constant in days"),
-    "max_payload_bytes": (1_000_000, "largest accepted session payload, in bytes of JSON"),
-    "catalog_refresh": (
+    "ctl_days": Option(number(most=3650), 42.0, "chronic training load time constant in days"),
+    "atl_days": Option(number(most=3650), 7.0, "acute training load time constant in days"),
+    "max_payload_bytes": Option(
+        whole(1024, 1 << 30), 1_000_000, "largest accepted session payload, in bytes of JSON"
+    ),
+    "catalog_refresh": Option(
+        whole(0, DAY),
         60,
         "seconds a process reuses the exercise catalog it read to fill empty muscle groups: "
         "a seed update or a user's catalog edit reaches every worker within this (0 = always read)",
     ),
-    "worker_concurrency": (
+    "worker_concurrency": Option(
+        whole(1, MAX_WORKER_CONCURRENCY),
         None,
         "pool processes of a worker; unset = usable CPU cores (affinity, capped by a cgroup "
         "CPU quota) + 1: a save waits on its fsyncs ~40% of "
         "its time, and one process more than cores keeps them busy meanwhile",
     ),
-    "event_flush_ms": (
+    "event_flush_ms": Option(
+        whole(0, MAX_EVENT_FLUSH_MS),
         50,
         "longest a worker holds a task event to publish it with others; Flower shows a task's "
         "state that much later (0 = every loop turn, as stock Celery)",
     ),
-    "flower_user": ("admin", "Flower basic-auth user"),
-    "flower_password": (None, "Flower basic-auth password; Flower refuses to start without one"),
-    "table_backends": ("", "overrides of table placement, e.g. 'activities=sql,goals=sql'"),
+    "flower_user": Option(flower_user, "admin", "Flower basic-auth user"),
+    "flower_password": Option(
+        password, None, "Flower basic-auth password; Flower refuses to start without one"
+    ),
+    "table_backends": Option(
+        backends,
+        MappingProxyType({}),
+        "overrides of table placement, e.g. 'activities=sql,goals=sql', or '*=sql'",
+    ),
 }
+FOLDERS = {"data_dir": "data", "export_dir": "exports", "import_dir": "imports"}
 
 
 def default_concurrency() -> int:
@@ -73,7 +122,8 @@ def default_concurrency() -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of trainlog; build with `load_settings()` or `Settings.for_home(path)`."""
+    """Every knob of trainlog (see OPTIONS); build with `load_settings()` or
+    `Settings.for_home(path)`."""
 
     home: Path
     broker_url: str | None
@@ -82,25 +132,25 @@ class Settings:
     data_dir: Path
     export_dir: Path
     import_dir: Path
-    timezone: str = "UTC"
-    lock_timeout: float = 10.0
-    task_soft_time_limit: int = 240
-    task_time_limit: int = 300
-    visibility_timeout: int = 330
-    result_expires: int = 86400
-    max_retries: int = 5
-    retry_backoff_max: int = 60
-    nightly_rollup_hour: int = 2
-    recompute_delay: int = 2
-    ctl_days: float = 42.0
-    atl_days: float = 7.0
-    max_payload_bytes: int = 1_000_000
-    catalog_refresh: int = 60
-    worker_concurrency: int = field(default_factory=default_concurrency)
-    event_flush_ms: int = 50
-    flower_user: str = "admin"
-    flower_password: str | None = None
-    table_backends: Mapping[str, str] = field(default_factory=dict)
+    timezone: str
+    lock_timeout: float
+    task_soft_time_limit: int
+    task_time_limit: int
+    visibility_timeout: int
+    result_expires: int
+    max_retries: int
+    retry_backoff_max: int
+    nightly_rollup_hour: int
+    recompute_delay: int
+    ctl_days: float
+    atl_days: float
+    max_payload_bytes: int
+    catalog_refresh: int
+    worker_concurrency: int
+    event_flush_ms: int
+    flower_user: str
+    flower_password: str | None
+    table_backends: Mapping[str, str]
 
     @classmethod
     def for_home(cls, home: Path | str, **overrides: Any) -> Settings:
@@ -119,73 +169,57 @@ class Settings:
         return self.home / "broker"
 
     def backend_for(self, table: str, default: str) -> str:
-        return self.table_backends.get(table, default)
+        return self.table_backends.get(table, self.table_backends.get("*", default))
 
 
-def _parse_concurrency(name: str, raw: str) -> int:
-    value = _parse_int(name, raw)
-    if not 1 <= value <= MAX_WORKER_CONCURRENCY:
+def variable(name: str) -> str:
+    return PREFIX + name.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment once; every problem is a ConfigurationError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        raw = env.get(variable(name))
+        values[name] = option.default if raw in (None, "") else option.parse(variable(name), raw)
+    home = Path(values["home"]).expanduser().absolute()
+    values["home"] = home
+    values["worker_concurrency"] = values["worker_concurrency"] or default_concurrency()
+    values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
+    _check_folder("home", home)
+    for folder, below in FOLDERS.items():
+        values[folder] = Path(values[folder] or home / below).expanduser().absolute()
+        _check_folder(folder, values[folder])
+    _check_together(values)
+    return Settings(**values)
+
+
+def _check_together(values: Mapping[str, Any]) -> None:
+    if values["task_soft_time_limit"] > values["task_time_limit"]:
         raise ConfigurationError(
-            f"{PREFIX}{name.upper()}={raw!r} must be 1-{MAX_WORKER_CONCURRENCY} pool processes"
+            f"{variable('task_soft_time_limit')} ({values['task_soft_time_limit']}s) must not "
+            f"exceed {variable('task_time_limit')} ({values['task_time_limit']}s): the hard "
+            "limit would kill a job before it is warned"
         )
-    return value
-
-
-def _parse_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} must be greater than 0")
-    return value
-
-
-def _parse_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} must not be negative")
-    return value
-
-
-def _parse_timezone(name: str, raw: str) -> str:
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    if values["visibility_timeout"] <= values["task_time_limit"]:
         raise ConfigurationError(
-            f"{PREFIX}{name.upper()}={raw!r} is not an IANA timezone (e.g. Europe/Berlin)"
-        ) from None
-    return raw
+            f"{variable('visibility_timeout')} ({values['visibility_timeout']}s) must exceed "
+            f"{variable('task_time_limit')} ({values['task_time_limit']}s), or Redis hands a "
+            "running task to a second worker"
+        )
+    if values["recompute_delay"] * 2 > values["visibility_timeout"]:
+        raise ConfigurationError(
+            f"{variable('recompute_delay')} ({values['recompute_delay']}s) must stay under half "
+            f"of {variable('visibility_timeout')} ({values['visibility_timeout']}s): a worker "
+            "holds the delayed job unacknowledged meanwhile"
+        )
 
 
-def _parse_backends(name: str, raw: str) -> dict[str, str]:
-    placements: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        table, _, backend = item.partition("=")
-        if backend not in ("csv", "sql"):
-            raise ConfigurationError(
-                f"{PREFIX}{name.upper()}: {item!r} must look like 'table=csv' or 'table=sql'"
-            )
-        placements[table.strip()] = backend
-    return placements
-
-
-_PARSERS: dict[type | str, Callable[[str, str], Any]] = {float: _parse_float, int: _parse_int}
-
-
-def _read(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(PREFIX + name.upper())
-    return raw if raw not in (None, "") else None
-
-
-def _check_home(home: Path) -> None:
-    """The home must be a folder, or creatable: no file in the way. It holds the SQLite files
-    and the embedded broker, so nothing runs without it. (The other folders are checked when
-    used: an export folder that cannot be written is a transient error the save retries.)"""
-    existing = home
+def _check_folder(name: str, folder: Path) -> None:
+    """A folder setting must name a folder, or one that can be made: no file in the way. (A
+    folder that cannot be written is reported when used: a transient error that is retried.)"""
+    existing = folder
     try:
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -193,69 +227,20 @@ def _check_home(home: Path) -> None:
     except OSError:  # unreadable: the first use reports it, naming the folder
         return
     if in_the_way:
-        where = "" if existing == home else f" ({existing} is in the way)"
+        where = "" if existing == folder else f" ({existing} is in the way)"
         raise ConfigurationError(
-            f"{PREFIX}HOME={home} is a file, not a folder{where}", field="home"
+            f"{variable(name)}={folder} is a file, not a folder{where}", field=name
         )
-
-
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the environment once; every problem is a ConfigurationError naming the variable."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, (default, _meaning) in DEFAULTS.items():
-        raw = _read(env, name)
-        if raw is None:
-            values[name] = default
-        elif name == "timezone":
-            values[name] = _parse_timezone(name, raw)
-        elif name == "table_backends":
-            values[name] = _parse_backends(name, raw)
-        elif name == "worker_concurrency":
-            values[name] = _parse_concurrency(name, raw)
-        elif isinstance(default, bool | str) or default is None:
-            values[name] = raw
-        else:
-            values[name] = _PARSERS[type(default)](name, raw)
-    if isinstance(values["table_backends"], str):
-        values["table_backends"] = _parse_backends("table_backends", values["table_backends"])
-    home = Path(values["home"]).expanduser().absolute()
-    values["home"] = home
-    values["worker_concurrency"] = values["worker_concurrency"] or default_concurrency()
-    values["database_url"] = values["database_url"] or f"sqlite:///{home / 'trainlog.sqlite'}"
-    for folder, sub in (("data_dir", "data"), ("export_dir", "exports"), ("import_dir", "imports")):
-        values[folder] = Path(values[folder] or home / sub).expanduser().absolute()
-    _check_home(home)
-    if values["nightly_rollup_hour"] > 23:
-        raise ConfigurationError(f"{PREFIX}NIGHTLY_ROLLUP_HOUR must be 0-23")
-    if values["event_flush_ms"] > MAX_EVENT_FLUSH_MS:
-        raise ConfigurationError(
-            f"{PREFIX}EVENT_FLUSH_MS={values['event_flush_ms']} must be 0-{MAX_EVENT_FLUSH_MS}: "
-            "monitors would show tasks that long after they ran"
-        )
-    if values["visibility_timeout"] <= values["task_time_limit"]:
-        raise ConfigurationError(
-            f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s) must exceed "
-            f"{PREFIX}TASK_TIME_LIMIT ({values['task_time_limit']}s), or Redis hands a running "
-            "task to a second worker"
-        )
-    if values["recompute_delay"] * 2 > values["visibility_timeout"]:
-        raise ConfigurationError(
-            f"{PREFIX}RECOMPUTE_DELAY ({values['recompute_delay']}s) must stay under half of "
-            f"{PREFIX}VISIBILITY_TIMEOUT ({values['visibility_timeout']}s): a worker holds the "
-            "delayed job unacknowledged meanwhile"
-        )
-    return Settings(**values)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The TRAINLOG_* variables that make `load_settings()` rebuild `settings` in a child."""
     env: dict[str, str] = {}
-    for name in DEFAULTS:
+    for name in OPTIONS:
         value = getattr(settings, name)
         if value is None:
             continue
         if name == "table_backends":
             value = ",".join(f"{table}={backend}" for table, backend in value.items())
-        env[PREFIX + name.upper()] = str(value)
+        env[variable(name)] = str(value)
     return env

@@ -44,7 +44,8 @@ class Stores:
         return CatalogLookup(self.database, self.settings.catalog_refresh)
 
     def backend_of(self, name: str) -> str:
-        return self.settings.backend_for(name, get_table(name).backend)
+        table = get_table(name)
+        return self.settings.backend_for(name, table.backend) if table.movable else "sql"
 
     def repository(self, name: str) -> Repository:
         if name not in self._repositories:

@@ -53,6 +53,12 @@ class Table:
         )
 
     @property
+    def movable(self) -> bool:
+        """Whether TRAINLOG_TABLE_BACKENDS may place it on either backend: the session and
+        reference-data tables are read with SQL of their own, so they stay in SQL."""
+        return self.module == "core"
+
+    @property
     def headers(self) -> list[str]:
         return [column.name for column in self.all_columns]
 

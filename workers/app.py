@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from functools import cache
 from typing import Any
 
 from celery import Celery, signals
 from celery.utils.log import get_logger
 
+from storage.errors import ConfigurationError
 from storage.settings import Settings, load_settings
 from storage.stores import Stores
 from workers.brokers.claims import recover_claims
@@ -53,8 +55,14 @@ def default_app() -> TrainlogCelery:
 
 
 def __getattr__(name: str) -> Any:
+    """`celery -A workers.app ...` (and Flower) find the app here; a setting that cannot be
+    used ends the command with its error naming the variable, not a traceback."""
     if name == "app":
-        return default_app()
+        try:
+            return default_app()
+        except ConfigurationError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -181,12 +181,12 @@ def test_pickled_message_is_refused(redis_home) -> None:
 
 def test_export_failure_after_commit_is_retried_until_it_lands(redis_home) -> None:
     settings, stores = redis_home
-    settings.export_dir.parent.mkdir(parents=True, exist_ok=True)
-    settings.export_dir.rmdir() if settings.export_dir.is_dir() else None
-    settings.export_dir.write_text("not a folder: exports fail")  # even root cannot write here
     payload = session_payload(12)
     client = TrainlogClient(settings)
-    with WorkerProcess(settings, name="retry") as worker:
+    with WorkerProcess(settings, name="retry") as worker:  # a worker refuses a file as folder
+        settings.export_dir.mkdir(parents=True, exist_ok=True)
+        settings.export_dir.rmdir()
+        settings.export_dir.write_text("not a folder: exports fail")  # root cannot write here
         result = client.send("save_session", payload)
         deadline = time.monotonic() + 30
         while "transient UNAVAILABLE" not in worker.log_text() and time.monotonic() < deadline:
@@ -254,3 +254,26 @@ def _get(port: int, path: str, auth: tuple[str, str] | None):
         request.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRAINLOG_LOCK_TIMEOUT", "nan"),
+        ("TRAINLOG_TASK_TIME_LIMIT", "0"),
+        ("TRAINLOG_TABLE_BACKENDS", "tokenz=sql"),
+    ],
+)
+def test_a_worker_with_a_bad_setting_refuses_to_start_naming_it(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """Both ways of starting one: trainlog's command and Celery's own."""
+    env = {**os.environ, "TRAINLOG_HOME": str(tmp_path), name: value}
+    for command in (["trainlog", "worker"], ["celery", "-A", "workers.app", "worker"]):
+        done = subprocess.run(
+            [sys.executable, "-m", *(["workers"] if command[0] == "trainlog" else ["celery"]),
+             *command[1:]],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert f"error: CONFIGURATION: {name}" in done.stderr and "Traceback" not in done.stderr

@@ -8,8 +8,10 @@ import pytest
 
 from storage.cores import usable_cores
 from storage.errors import ConfigurationError
-from storage.settings import DEFAULTS, load_settings
+from storage.settings import OPTIONS, load_settings
 from storage.sql.database import Database
+from storage.stores import Stores
+from storage.tables import DEFINITIONS
 
 
 def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
@@ -17,7 +19,7 @@ def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'trainlog.sqlite'}"
     assert settings.broker_url is None and settings.broker_is_embedded
     assert settings.data_dir == tmp_path / "data" and settings.export_dir == tmp_path / "exports"
-    assert settings.timezone == "UTC" and settings.lock_timeout == DEFAULTS["lock_timeout"][0]
+    assert settings.timezone == "UTC" and settings.lock_timeout == OPTIONS["lock_timeout"].default
     # one pool process more than the cores this process may use (a save waits on fsyncs)
     assert settings.worker_concurrency == usable_cores() + 1
 
@@ -56,6 +58,23 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("TRAINLOG_WORKER_CONCURRENCY", "0"),
         ("TRAINLOG_WORKER_CONCURRENCY", "65"),
         ("TRAINLOG_WORKER_CONCURRENCY", "many"),
+        ("TRAINLOG_LOCK_TIMEOUT", "nan"),
+        ("TRAINLOG_LOCK_TIMEOUT", "inf"),
+        ("TRAINLOG_LOCK_TIMEOUT", "0"),
+        ("TRAINLOG_CTL_DAYS", "nan"),
+        ("TRAINLOG_ATL_DAYS", "inf"),
+        ("TRAINLOG_ATL_DAYS", "-7"),
+        ("TRAINLOG_TASK_TIME_LIMIT", "0"),
+        ("TRAINLOG_TASK_SOFT_TIME_LIMIT", "301"),
+        ("TRAINLOG_TASK_SOFT_TIME_LIMIT", "0"),
+        ("TRAINLOG_MAX_PAYLOAD_BYTES", "0"),
+        ("TRAINLOG_MAX_RETRIES", "-1"),
+        ("TRAINLOG_TABLE_BACKENDS", "activitys=sql"),
+        ("TRAINLOG_TABLE_BACKENDS", "training_sessions=csv"),
+        ("TRAINLOG_FLOWER_USER", "ad:min"),
+        ("TRAINLOG_BROKER_URL", "garbage"),
+        ("TRAINLOG_DATABASE_URL", "not a url"),
+        ("TRAINLOG_HOME", "a\x00b"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -75,6 +94,29 @@ def test_a_file_where_the_home_belongs_names_the_variable(tmp_path: Path) -> Non
     assert not (tmp_path / "new").exists()  # reading the settings creates nothing
 
 
+@pytest.mark.parametrize(
+    "name", ["TRAINLOG_DATA_DIR", "TRAINLOG_EXPORT_DIR", "TRAINLOG_IMPORT_DIR"]
+)
+def test_a_file_where_a_folder_belongs_names_the_variable(tmp_path: Path, name: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for path in (blocker, blocker / "below"):
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings({"TRAINLOG_HOME": str(tmp_path / "home"), name: str(path)})
+        assert name in str(caught.value) and "not a folder" in str(caught.value)
+
+
+def test_every_movable_table_on_sql_with_a_star(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"TRAINLOG_HOME": str(tmp_path), "TRAINLOG_TABLE_BACKENDS": "*=sql, goals=csv"}
+    )
+    stores = Stores(settings)
+    placed = {table.name: stores.backend_of(table.name) for table in DEFINITIONS}
+    assert placed["activities"] == placed["daily_metrics"] == placed["tokens"] == "sql"
+    assert placed["goals"] == "csv" and placed["training_sessions"] == "sql"
+    assert load_settings({"TRAINLOG_HOME": str(tmp_path)}).table_backends == {}
+
+
 def test_a_sqlite_file_whose_folder_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -90,7 +132,8 @@ def test_every_setting_is_documented_with_its_default() -> None:
     rows = {
         line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")
     }
-    for name, (default, _meaning) in DEFAULTS.items():
+    for name, option in OPTIONS.items():
+        default = option.default
         variable = f"`TRAINLOG_{name.upper()}`"
         row = next((line for key, line in rows.items() if variable in key), None)
         assert row is not None, f"{variable} is missing from docs/configuration.md"

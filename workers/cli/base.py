@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from storage.errors import PersistenceError
-from storage.settings import DEFAULTS, PREFIX, Settings, load_settings
+from storage.settings import OPTIONS, Settings, load_settings, variable
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -67,6 +67,6 @@ def main(ctx: click.Context) -> None:
 
 def settings_table() -> str:
     return "\n".join(
-        f"{PREFIX}{name.upper():<22} default {default!r:<14} {meaning}"
-        for name, (default, meaning) in DEFAULTS.items()
+        f"{variable(name):<31} default {option.default!r:<14} {option.meaning}"
+        for name, option in OPTIONS.items()
     )

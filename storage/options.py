@@ -1,0 +1,112 @@
+"""How the text of one `TRAINLOG_*` variable is read: each parser takes the variable's name and
+text and returns the value, or a ConfigurationError naming the variable and saying what it
+must be (a number that is not finite, a limit of 0, a table that does not exist)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.errors import ConfigurationError
+from storage.tables import TABLES
+
+Parser = Callable[[str, str], Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    parse: Parser
+    default: Any
+    meaning: str
+
+
+def text(name: str, raw: str) -> str:
+    if "\x00" in raw:
+        raise ConfigurationError(f"{name} holds a NUL character")
+    return raw
+
+
+def url(name: str, raw: str) -> str:
+    """A URL with a scheme; which schemes work is for the layer that uses it to say."""
+    scheme, separator, _ = text(name, raw).partition("://")
+    if not separator or not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
+        raise ConfigurationError(f"{name} is not a URL (scheme://...): {_shown(name, raw)}")
+    return raw
+
+
+def whole(low: int, high: int) -> Parser:
+    """A whole number from `low` to `high`."""
+
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name}={raw!r} must be {low}-{high}")
+        return value
+
+    return parse
+
+
+def number(*, most: float) -> Parser:
+    """A finite number above 0 and at most `most` (nan and inf are refused)."""
+
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+        if not math.isfinite(value) or not 0 < value <= most:
+            raise ConfigurationError(
+                f"{name}={raw!r} must be a finite number above 0 and at most {most:g}"
+            )
+        return value
+
+    return parse
+
+
+def zone(name: str, raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Berlin)"
+        ) from None
+    return raw
+
+
+def flower_user(name: str, raw: str) -> str:
+    if ":" in raw or not raw.strip():
+        raise ConfigurationError(f"{name} must be a user name without ':' (basic auth)")
+    return text(name, raw)
+
+
+def password(name: str, raw: str) -> str:
+    return text(name, raw)
+
+
+def backends(name: str, raw: str) -> dict[str, str]:
+    """'table=csv|sql, ...'; `*=sql` places every table (named ones override it)."""
+    placements: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        table, _, backend = (piece.strip() for piece in item.partition("="))
+        if backend not in ("csv", "sql"):
+            raise ConfigurationError(f"{name}: {item!r} must look like 'table=csv' or 'table=sql'")
+        if table != "*" and table not in TABLES:
+            raise ConfigurationError(
+                f"{name}: there is no table {table!r}; tables: {', '.join(sorted(TABLES))}"
+            )
+        if table != "*" and backend == "csv" and not TABLES[table].movable:
+            raise ConfigurationError(f"{name}: {table} is always in SQL (it cannot be {item!r})")
+        placements[table] = backend
+    return placements
+
+
+def _shown(name: str, raw: str) -> str:
+    """A value as an error shows it: a URL without its credentials."""
+    scheme, _, rest = raw.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"[:120] if rest else repr(raw[:120])
