@@ -40,6 +40,12 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (["demo", "--months", "999"], 2, "Invalid value"),
         (["enqueue", "save_session", "[" * 5000 + "]" * 5000], 1, "argument 1 is not valid"),
         (["enqueue", "save_session", "[" * 100 + "]" * 100], 1, "levels deep"),
+        (["enqueue", "save_session", "@/bin/true"], 1, "is not UTF-8 text"),
+        (["enqueue", "save_session", "@/dev/zero"], 1, "is a character device"),
+        (["enqueue", "save_session", "@/etc"], 1, "is a folder"),
+        (["report", "nobody", "--out", "chart.xyz"], 1, "must end in .png, .svg, .pdf"),
+        (["report", "nobody", "--out", "/etc/passwd/x.png"], 1, "/etc/passwd is not a folder"),
+        (["undeliverable", "sideways"], 2, "Invalid value"),
     ],
 )
 def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) -> None:
@@ -48,6 +54,45 @@ def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) ->
     assert words in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command", "words"),
+    [
+        ("TRAINLOG_RESULT_BACKEND", "garbage://x", ["enqueue", "ping", "--wait"], "no result"),
+        ("TRAINLOG_BROKER_URL", "nats://x:4222", ["enqueue", "ping"], "Celery has no broker"),
+        ("TRAINLOG_DATA_DIR", "{file}", ["report", "athlete-1"], "is a file, not a folder"),
+        ("TRAINLOG_EXPORT_DIR", "{file}", ["export"], "is a file, not a folder"),
+        ("TRAINLOG_EXPORT_DIR", "{file}/below", ["export"], "is in the way"),
+    ],
+)
+def test_bad_settings_are_clear(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+    command: list[str], words: str,
+) -> None:  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(variable, value.replace("{file}", str(blocker)))
+    result = run(*command)
+    assert result.exit_code == 2, result.output
+    assert f"error: CONFIGURATION: {variable}" in result.output and words in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_undeliverable_lists_and_purges_set_aside_messages(run, tmp_path: Path) -> None:
+    assert "no message set aside" in run("undeliverable").output
+    rejected = tmp_path / "home" / "broker" / "rejected"
+    rejected.mkdir(parents=True)
+    record = {"reason": "its body is list [1]", "queue": "default", "setAsideAt": "now",
+              "message": {"headers": {"task": "trainlog.ping", "id": "t-1"}}}  # fmt: skip
+    (rejected / "1_x.default.msg").write_text(json.dumps(record))
+    listed = run("undeliverable")
+    assert listed.exit_code == 0 and "trainlog.ping" in listed.output and "[1]" in listed.output
+    assert json.loads(run("undeliverable", "--json").output)[0]["reason"] == record["reason"]
+    doctor = run("doctor")
+    assert doctor.exit_code == 1 and "1 message(s) set aside" in doctor.output
+    assert json.loads(run("undeliverable", "purge", "--json").output) == {"purged": 1}
+    assert run("doctor").exit_code == 0
 
 
 def test_enqueue_on_a_fresh_home_queues_the_job(run, tmp_path: Path) -> None:

@@ -89,13 +89,37 @@ def display_url(url: str) -> str:
 
 
 def broker_and_backend(settings: Settings) -> tuple[str, str]:
-    """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite."""
+    """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite.
+    A broker or backend Celery has no transport for is a ConfigurationError naming it."""
     broker = settings.broker_url or "filesystem://"
     if settings.result_backend:
-        return broker, settings.result_backend
-    if broker.startswith(("redis://", "rediss://")):
-        return broker, broker
-    return broker, f"db+sqlite:///{settings.home / 'results.sqlite'}"
+        backend = settings.result_backend
+    elif broker.startswith(("redis://", "rediss://")):
+        backend = broker
+    else:
+        backend = f"db+sqlite:///{settings.home / 'results.sqlite'}"
+    _check_schemes(broker, backend)
+    return broker, backend
+
+
+def _check_schemes(broker: str, backend: str) -> None:
+    from celery.app.backends import BACKEND_ALIASES
+    from kombu.transport import TRANSPORT_ALIASES
+
+    scheme = broker.partition("://")[0].partition("+")[0]
+    if scheme not in TRANSPORT_ALIASES:
+        raise ConfigurationError(
+            f"TRAINLOG_BROKER_URL {display_url(broker)}: Celery has no broker {scheme!r} "
+            "(redis://, rediss://, amqp://, filesystem:// ...)",
+            field="broker_url",
+        )
+    kind = backend.partition("://")[0].partition("+")[0]
+    if kind not in BACKEND_ALIASES:
+        raise ConfigurationError(
+            f"TRAINLOG_RESULT_BACKEND {display_url(backend)}: Celery has no result backend "
+            f"{kind!r} (redis://, rediss://, db+postgresql://, db+sqlite:// ...)",
+            field="result_backend",
+        )
 
 
 def transport_options(settings: Settings, broker: str) -> dict[str, Any]:

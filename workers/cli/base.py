@@ -36,7 +36,8 @@ def _plain(data: Any, indent: str = "") -> str:
 
 
 def handled(command: Callable[..., Any]) -> Callable[..., Any]:
-    """PersistenceErrors become one clear line on stderr and exit code 1; never a traceback."""
+    """PersistenceErrors become one clear line on stderr and exit code 1 (2 for a setting);
+    never a traceback. An OS error the command did not expect says which file and why."""
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +46,10 @@ def handled(command: Callable[..., Any]) -> Callable[..., Any]:
         except PersistenceError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_USAGE if error.code == "CONFIGURATION" else EXIT_FAILED)
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            click.echo(f"error: UNAVAILABLE: {error.strerror or error}{where}", err=True)
+            sys.exit(EXIT_FAILED)
 
     return run
 

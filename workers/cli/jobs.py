@@ -10,18 +10,20 @@ from typing import Any
 import click
 
 from storage.errors import ValidationError
+from storage.file_reads import read_bounded
+from storage.sessions.exports import EXPORT_SIZE_FACTOR
 from storage.stores import Stores
 from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from, settings_table
 
 
-def _json_argument(text: str, what: str) -> Any:
+def _json_argument(text: str, what: str, limit: int) -> Any:
     if text.startswith("@"):
+        name = text[1:]
+        raw = read_bounded(Path(name), limit, what=f"{what} ({name})")
         try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
-        except OSError as error:
-            raise ValidationError(
-                f"{what}: cannot read {text[1:]}: {error.strerror}", field=what
-            ) from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(f"{what}: {name} is not UTF-8 text", field=what) from None
     try:
         return json.loads(text)  # too deep to send: TrainlogClient.send refuses it
     except (ValueError, RecursionError) as error:  # RecursionError: "[[[…" nested too deep
@@ -53,14 +55,15 @@ def enqueue(
 
     from workers.client import TrainlogClient
 
-    kwargs = _json_argument(kwargs_text, "--kwargs")
+    settings = settings_from(ctx)
+    limit = EXPORT_SIZE_FACTOR * settings.max_payload_bytes
+    kwargs = _json_argument(kwargs_text, "--kwargs", limit)
     if not isinstance(kwargs, dict):
         raise ValidationError("--kwargs must be a JSON object", field="--kwargs")
-    client = TrainlogClient(settings_from(ctx))
+    arguments = [_json_argument(a, f"argument {i + 1}", limit) for i, a in enumerate(args)]
+    client = TrainlogClient(settings)
     try:
-        result = client.send(
-            job, *(_json_argument(a, f"argument {i + 1}") for i, a in enumerate(args)), **kwargs
-        )
+        result = client.send(job, *arguments, **kwargs)
         if not wait:
             emit({"taskId": result.id, "job": job}, as_json)
             return
