@@ -20,6 +20,7 @@ import pandas as pd
 
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
+from storage.textscan import any_empty, any_starts_with, joined
 
 MAX_STRING = 10_000
 YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
@@ -28,7 +29,7 @@ REQUIRED = "is required"
 NUL_TEXT = "holds a NUL character, which no database stores"
 BROKEN_TEXT = "holds text that is not valid Unicode (a lone UTF-16 surrogate)"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_BLANK = re.compile(r"(?:^|\x00)\s*(?:\x00|$)")
+WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() takes off, in ASCII
 
 Refuse = Callable[[np.ndarray, Column, str], None]
 
@@ -115,8 +116,18 @@ def _check_text(column: Column, values: pd.Series, present: np.ndarray, refuse: 
         refuse(_marked(values, lambda v: "\x00" in v), column, NUL_TEXT)
     if not joined.isascii() and _SURROGATE.search(joined):
         refuse(_marked(values, lambda v: _SURROGATE.search(v) is not None), column, BROKEN_TEXT)
-    if column.required and _BLANK.search("\x00".join(text)):
+    if column.required and _maybe_blank(text):
         refuse(_marked(values, lambda v: not v.strip()), column, "must not be empty")
+
+
+def _maybe_blank(text: np.ndarray) -> bool:
+    """Whether a value may be empty or all whitespace (exact when the text is ASCII)."""
+    together = joined(text)
+    return (
+        any_empty(together, len(text))
+        or any_starts_with(together, WHITESPACE)
+        or not together.isascii()
+    )
 
 
 def _marked(values: pd.Series, test: Callable[[str], bool]) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class WorkerProcess:
         log_path: Path | None = None,
         extra_env: dict[str, str] | None = None,
         app_module: str = "workers.app",
+        max_open_files: int | None = None,  # as a host's `ulimit -n` would cap it
     ) -> None:
         self.settings = settings
         self.log_path = log_path or settings.home / f"worker-{name}.log"
@@ -48,6 +50,7 @@ class WorkerProcess:
             *(["--concurrency", str(concurrency)] if concurrency else []),
         ]
         self.env = {**os.environ, **settings_env(settings), **(extra_env or {})}
+        self.max_open_files = max_open_files
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> WorkerProcess:
@@ -55,7 +58,12 @@ class WorkerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.process = subprocess.Popen(
-            self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            self.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=self._limit if self.max_open_files else None,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -72,6 +80,10 @@ class WorkerProcess:
         raise Unavailable(
             f"worker not ready within {timeout:g}s; see {self.log_path}", path=str(self.log_path)
         )
+
+    def _limit(self) -> None:
+        limit = int(self.max_open_files or 0)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
     def stop(self, timeout: float = 60) -> None:
         """Warm shutdown (SIGTERM): running tasks finish first."""

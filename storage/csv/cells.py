@@ -8,7 +8,6 @@ exactly one quote off and every text comes back as it was."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from storage.tables import Column, ColumnType, Table
+from storage.textscan import any_empty, any_starts_with, joined
 
 FORMULA_STARTS = frozenset("=+-@\t\r")  # what makes a spreadsheet read a cell as a formula
 QUOTED_STARTS = FORMULA_STARTS | {"'"}  # after a leading quote: the quote was added on write
-# a text that needs an escape: empty, or starting with one of these (checked on joined text)
-ESCAPE_AT_START = re.compile("(?:^|\x00)(?:[=+\\-@\t\r\\\\]|'[=+\\-@\t\r']|\x00|$)")
+# a text starting with one of these may need an escape (so does the empty text)
+ESCAPED_STARTS = "\\'" + "".join(sorted(FORMULA_STARTS))
 
 
 def _encode_one(value: Any) -> str:
@@ -96,10 +96,11 @@ def _text_cells(values: np.ndarray) -> list[str]:
     missing = pd.isna(values)
     present = values[~missing] if missing.any() else values
     if pd.api.types.infer_dtype(present, skipna=False) in ("string", "empty"):
-        joined = "\x00".join(present)
+        text = joined(present)
         plain = not (
-            (len(present) > 0 and ESCAPE_AT_START.search(joined) is not None)
-            or any(mark in joined for mark in _NEEDS_QUOTES)
+            any_empty(text, len(present))
+            or any_starts_with(text, ESCAPED_STARTS)
+            or any(mark in text for mark in _NEEDS_QUOTES)
         )
         if plain:
             if not missing.any():

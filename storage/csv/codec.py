@@ -9,7 +9,6 @@ import codecs
 import csv
 import functools
 import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from storage.csv.cells import QUOTED_STARTS
 from storage.csv.checks import check_cells
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
+from storage.textscan import any_starts_with, joined
 
 TEXT_TYPES = (ColumnType.STRING, ColumnType.JSON, ColumnType.DATE, ColumnType.DATETIME)
 # pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it.
@@ -55,12 +55,9 @@ def _decode_one(text: Any) -> str | None:
     return text
 
 
-_ESCAPED = re.compile("(?:^|\x00)[\\\\']")  # a text starting with a backslash or a quote
-
-
 def _any_escaped(values: np.ndarray) -> bool:
-    """Whether any value may carry an escape: one C-level search of the joined text."""
-    return len(values) > 0 and _ESCAPED.search("\x00".join(values)) is not None
+    """Whether any value may carry an escape (starts with a backslash or a quote)."""
+    return len(values) > 0 and any_starts_with(joined(values), "\\'")
 
 
 def decode_text(series: pd.Series) -> pd.Series:

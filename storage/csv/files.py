@@ -24,32 +24,29 @@ def replace_file(path: Path, frame: pd.DataFrame, table: Table) -> None:
     replace_with(path, lambda handle: write_csv_text(frame, table, handle), mode=_mode(table))
 
 
+MAX_OPEN_PARTS = 64  # temp files open at once: a write spanning decades opens no more
+
+
 def replace_files(
     paths: dict[int, Path], frame: pd.DataFrame, codes: np.ndarray, table: Table
 ) -> None:
     """Write the rows of `frame` whose code is a key of `paths` into that path, each file
-    replaced atomically: rows are formatted once, in chunks, and streamed to every file's
-    temp copy; all are fsync'd before the first is renamed into place."""
-    temps: dict[int, tuple[Path, str, Any]] = {}
+    replaced atomically: rows are formatted once, in chunks, and streamed to the temp copies
+    of up to MAX_OPEN_PARTS files at a time (a write spanning more is done in groups, each
+    formatting only its rows); every copy is fsync'd and closed before the first is renamed
+    into place."""
+    chosen = sorted(paths)
+    groups = [chosen[i : i + MAX_OPEN_PARTS] for i in range(0, len(chosen), MAX_OPEN_PARTS)]
+    temps: list[tuple[Path, str]] = []
     try:
-        for code, path in paths.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-            if (mode := _mode(table)) is not None:
-                os.fchmod(fd, mode)
-            temps[code] = (path, temp, os.fdopen(fd, "wb"))
-            temps[code][2].write(csv_header(frame))
-        for start, lines in csv_lines(frame, table):
-            chunk = codes[start : start + len(lines)]
-            for code in np.unique(chunk).tolist():
-                if code in temps:
-                    text = "\n".join(lines[chunk == code]) + "\n"
-                    temps[code][2].write(text.encode("utf-8"))
-        for _path, _temp, handle in temps.values():
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        for path, temp, _handle in temps.values():
+        for group in groups:
+            if len(groups) == 1:
+                rows, row_codes = frame, codes
+            else:
+                picked = np.flatnonzero(np.isin(codes, group))
+                rows, row_codes = frame.iloc[picked], codes[picked]
+            temps += _write_temps({code: paths[code] for code in group}, rows, row_codes, table)
+        for path, temp in temps:
             os.replace(temp, path)
     except OSError as error:
         _discard(temps)
@@ -60,10 +57,40 @@ def replace_files(
         raise
 
 
-def _discard(temps: dict[int, tuple[Path, str, Any]]) -> None:
-    for _path, temp, handle in temps.values():
-        with contextlib.suppress(OSError):
+def _write_temps(
+    paths: dict[int, Path], frame: pd.DataFrame, codes: np.ndarray, table: Table
+) -> list[tuple[Path, str]]:
+    """Fsync'd, closed temp copies of `paths`, each holding the rows of its code."""
+    handles: dict[int, tuple[Path, str, Any]] = {}
+    try:
+        for code, path in paths.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+            if (mode := _mode(table)) is not None:
+                os.fchmod(fd, mode)
+            handles[code] = (path, temp, os.fdopen(fd, "wb"))
+            handles[code][2].write(csv_header(frame))
+        for start, lines in csv_lines(frame, table):
+            chunk = codes[start : start + len(lines)]
+            for code in np.unique(chunk).tolist():
+                if code in handles:
+                    text = "\n".join(lines[chunk == code]) + "\n"
+                    handles[code][2].write(text.encode("utf-8"))
+        for _path, _temp, handle in handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
             handle.close()
+    except BaseException:
+        for _path, temp, handle in handles.values():
+            with contextlib.suppress(OSError):
+                handle.close()
+            remove_quietly(temp)
+        raise
+    return [(path, temp) for path, temp, _handle in handles.values()]
+
+
+def _discard(temps: list[tuple[Path, str]]) -> None:
+    for _path, temp in temps:
         remove_quietly(temp)
 
 
