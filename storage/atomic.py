@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -68,3 +69,23 @@ def _create(temp: Path) -> int:
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def remove_abandoned_temps(folder: Path, *, older_than: float, recursive: bool = False) -> int:
+    """Delete the temp files (`.<name>.<random>.tmp`) of writers killed before their rename,
+    once older than `older_than` seconds (a write in progress is left alone); returns how
+    many went."""
+    removed = 0
+    now = time.time()
+    try:
+        candidates = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+        for path in candidates:
+            try:
+                if now - path.lstat().st_mtime > older_than and path.is_file():
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # renamed by its writer meanwhile
+    except OSError:
+        return removed  # no such folder (yet), or unreadable: nothing to clean there
+    return removed

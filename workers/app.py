@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery, signals
 from celery.utils.log import get_logger
 
+from storage.atomic import remove_abandoned_temps
 from storage.errors import ConfigurationError
 from storage.settings import Settings, load_settings
 from storage.stores import Stores
@@ -64,6 +65,20 @@ def __getattr__(name: str) -> Any:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@signals.celeryd_after_setup.connect
+def _remove_abandoned_temps(instance: Any = None, **_: Any) -> None:
+    """Temp files of writers killed before their rename (an export, a CSV file) stay behind:
+    those older than the hard time limit, which no job outlives, go at start-up."""
+    settings = getattr(getattr(instance, "app", None), "settings", None)
+    if not isinstance(settings, Settings):
+        return
+    grace = settings.task_time_limit
+    removed = remove_abandoned_temps(settings.export_dir, older_than=grace)
+    removed += remove_abandoned_temps(settings.data_dir, older_than=grace, recursive=True)
+    if removed:
+        logger.warning("removed %d temp file(s) that writers killed mid-write left", removed)
 
 
 @signals.worker_init.connect

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from storage.values import OUTSIDE_YEARS, check_nesting, in_years
 DATA_MODEL_TYPE = "training_session_log"
 DATA_MODEL_VERSION = 1
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 MAX_SESSION_SECONDS = 86_400  # a session's durationSec, and its estimate, at most a day
 Text = Annotated[str, Field(max_length=2000)]
@@ -79,11 +81,33 @@ class TrainingSession(_Strict):
             raise ValueError("each exercise needs its own Order")
         return exercises
 
+    @pydantic.field_validator("id", mode="before")
+    @classmethod
+    def _canonical_uuid(cls, value: Any) -> Any:
+        """Types are strict: the 36-character UUID text (either case), not a number, a
+        `{...}` or `urn:uuid:` form or 32 bare hex digits, which UUID() would also read."""
+        if not isinstance(value, str) or not CANONICAL_UUID.fullmatch(value):
+            raise ValueError("must be a UUID written as 8-4-4-4-12 hex digits")
+        return value
+
+    @pydantic.field_validator("date", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        """ISO-8601 text only: a number would be read as seconds since 1970."""
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO-8601 date and time, as text")
+        return value
+
     @pydantic.field_validator("date")
     @classmethod
     def _plausible_year(cls, value: datetime) -> datetime:
+        """In the years a date may name, as written and in UTC (a session's activity row
+        starts at its UTC time: 1900-01-01T00:00+14:00 is in 1899)."""
         if not in_years(value.year):
             raise ValueError(f"{OUTSIDE_YEARS}, not {value.year}")
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        if not in_years(utc.year):
+            raise ValueError(f"{OUTSIDE_YEARS} (in UTC too), not {utc.year}")
         return value
 
     @property
@@ -134,5 +158,7 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "payload"
         raise ValidationError(
-            f"session {where}: {first['msg']}", field=where, key=str(payload.get("_id"))[:64]
+            f"session {where}: {first['msg'].removeprefix('Value error, ')}",
+            field=where,
+            key=str(payload.get("_id"))[:64],
         ) from None

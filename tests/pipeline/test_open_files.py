@@ -13,7 +13,9 @@ from tests.services import redis_database
 from workers.process import WorkerProcess
 
 
-def test_an_athlete_with_decades_of_history_is_recomputed_under_a_file_limit(tmp_path: Path) -> None:
+def test_an_athlete_with_decades_of_history_is_recomputed_under_a_file_limit(
+    tmp_path: Path,
+) -> None:
     with redis_database() as url:
         settings = make_settings(tmp_path / "home", url, recompute_delay=0)
         with storage_and_client(settings) as (stores, client):
