@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from storage.errors import PersistenceError
+from storage.file_reads import read_bounded
 from storage.sessions.exports import (
+    OWNER_READ_LIMIT,
     contained,
     export_name,
     export_owner,
@@ -67,14 +70,13 @@ def _repair(stores: Stores, folder: Path, stored: StoredSession, known: set[str]
         return None  # deleted meanwhile
     known.add(export_name(session))
     path = export_path(folder, session)
-    if _file_state(path, stored.payload_hash) is None:
+    if _file_state(path, session.document()) is None:
         return None
     with stores.sessions.holding(stored.session_id, str(path)):
-        current = stores.sessions.get(stored.session_id)
         session = stores.sessions.load(stored.session_id)
-        if current is None or session is None or export_path(folder, session) != path:
+        if session is None or export_path(folder, session) != path:
             return None  # deleted or moved by a save meanwhile, which wrote its file
-        action = _file_state(path, current.payload_hash)
+        action = _file_state(path, session.document())
         if action:
             write_export(folder, session, path=path)
         return action
@@ -103,10 +105,11 @@ def _modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
-def _file_state(path: Path, expected_hash: str) -> str | None:
+def _file_state(path: Path, expected: dict[str, Any]) -> str | None:
+    """None when the file holds exactly the stored document; else the repair it needs."""
     if not path.exists():
         return "recreated"
     try:
-        return None if read_export(path).content_hash() == expected_hash else "rewritten"
-    except PersistenceError:
+        return None if json.loads(read_bounded(path, OWNER_READ_LIMIT)) == expected else "rewritten"
+    except (PersistenceError, ValueError, RecursionError):
         return "rewritten"

@@ -52,7 +52,7 @@ def contained(folder: Path, candidate: Path) -> Path:
 
 def fill_muscle_groups(session: TrainingSession, lookup: MuscleLookup | None) -> TrainingSession:
     """Exercises with no targetMuscleGroups get them from the bundled catalog, when known."""
-    if lookup is None:
+    if lookup is None or all(exercise.targetMuscleGroups for exercise in session.exercises):
         return session
     exercises = [
         exercise
@@ -60,7 +60,9 @@ def fill_muscle_groups(session: TrainingSession, lookup: MuscleLookup | None) ->
         else exercise.model_copy(update={"targetMuscleGroups": lookup(exercise.Name)})
         for exercise in session.exercises
     ]
-    return session.model_copy(update={"exercises": exercises})
+    filled = session.model_copy(update={"exercises": exercises})
+    filled._document = None  # built again, with the groups
+    return filled
 
 
 def export_path(folder: Path, session: TrainingSession) -> Path:

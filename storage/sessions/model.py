@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from storage.errors import ValidationError
 from storage.values import OUTSIDE_YEARS, check_nesting, in_years
@@ -64,14 +64,23 @@ class TrainingSession(_Strict):
     userId: str = Field(pattern=SAFE_ID)
     userName: Text
     date: datetime = Field(strict=False)
-    phase: Text | None = None
+    phase: int | Text | None = None  # the original design writes a number, others text
     week: int | None = Field(default=None, ge=0, le=1000)
     isDeloadWeek: bool = False
     focus: Text | None = None
     durationSec: float | None = Field(default=None, ge=0, le=MAX_SESSION_SECONDS)
     exercises: list[Exercise] = Field(max_length=200)
-    dataModelVersion: int | None = None
+    dataModelVersion: int | Text | None = None  # the original design writes "0.0.1"
     dataModelType: Literal["training_session_log"] | None = None
+    _source: dict[str, Any] = PrivateAttr(default_factory=dict)  # the payload as received
+    _document: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> TrainingSession:
+        """A session from a stored or exported document (already validated once)."""
+        session = cls.model_validate(document)
+        session._source = document
+        return session
 
     @pydantic.field_validator("exercises")
     @classmethod
@@ -115,14 +124,29 @@ class TrainingSession(_Strict):
         return str(self.id)
 
     def document(self) -> dict[str, Any]:
-        """The export document: the payload plus the data-model stamp, JSON-ready."""
-        data = self.model_dump(mode="json", by_alias=True, exclude_none=False)
-        data["dataModelVersion"] = DATA_MODEL_VERSION
-        data["dataModelType"] = DATA_MODEL_TYPE
-        return data
+        """The export document, built once: the payload as received, its values and JSON
+        types kept (an integer phase stays an integer, 20 kg stays 20), with `_id` in lower
+        case, empty muscle groups filled (when they were) and the data-model stamp added
+        where it was missing. Callers must not change it."""
+        if self._document is None:
+            source = self._source or self.model_dump(mode="json", by_alias=True)
+            data = {**source, "_id": self.session_id}
+            data["exercises"] = [
+                {**entry, "targetMuscleGroups": list(exercise.targetMuscleGroups)}
+                for entry, exercise in zip(source["exercises"], self.exercises, strict=True)
+            ]
+            data.setdefault("dataModelVersion", DATA_MODEL_VERSION)
+            data.setdefault("dataModelType", DATA_MODEL_TYPE)
+            self._document = data
+        return self._document
 
     def content_hash(self) -> str:
-        canonical = json.dumps(self.document(), sort_keys=True, separators=(",", ":"))
+        """Of the payload as received: the same payload saved again after the catalog that
+        fills its muscle groups changed is still the same session."""
+        source = self._source or self.document()
+        canonical = json.dumps(
+            {**source, "_id": self.session_id}, sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -153,7 +177,7 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
                 f"session payload is {size:,} bytes; the limit is {max_bytes:,}", field="payload"
             )
     try:
-        return TrainingSession.model_validate(payload)
+        session = TrainingSession.model_validate(payload)
     except pydantic.ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "payload"
@@ -162,3 +186,5 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
             field=where,
             key=str(payload.get("_id"))[:64],
         ) from None
+    session._source = payload
+    return session

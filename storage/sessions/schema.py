@@ -14,7 +14,7 @@ import fastjsonschema
 import jsonschema
 
 from storage.errors import ValidationError
-from storage.sessions.model import DATA_MODEL_TYPE, DATA_MODEL_VERSION, TrainingSession
+from storage.sessions.model import DATA_MODEL_TYPE, TrainingSession
 
 SCHEMA_FILE = "training_session.schema.json"
 
@@ -24,7 +24,10 @@ def generate_schema() -> dict[str, Any]:
     schema = TrainingSession.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "trainlog training session log"
-    schema["properties"]["dataModelVersion"] = {"const": DATA_MODEL_VERSION}
+    # trainlog writes 1; the original design's documents say "0.0.1": both are read
+    schema["properties"]["dataModelVersion"] = {"type": ["integer", "string"]}
+    # a number (the original design) or text (earlier trainlog data); maxLength binds text only
+    schema["properties"]["phase"] = {"type": ["integer", "string", "null"], "maxLength": 2000}
     schema["properties"]["dataModelType"] = {"const": DATA_MODEL_TYPE}
     schema["required"] = sorted({*schema["required"], "dataModelVersion", "dataModelType"})
     return schema

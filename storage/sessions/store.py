@@ -104,7 +104,9 @@ class SessionStore:
         digest = session.content_hash()
         sid = session.session_id
         stored = self._stored_hash.first(connection, {"sid": sid})
-        if stored is not None and stored[0] == digest:
+        if stored is not None and (
+            stored[0] == digest or self._stored_document(connection, sid) == session.document()
+        ):  # the same payload, or its own export read back
             return SaveOutcome(False)
         old = None if stored is None else connection.execute(self._previous, {"sid": sid}).one()
         now = self._now()
@@ -127,6 +129,11 @@ class SessionStore:
         if old is None:
             return SaveOutcome(True)
         return SaveOutcome(True, old.userId, old.date, old.jsonPath)
+
+    def _stored_document(self, connection: sa.Connection, session_id: str) -> Any:
+        return connection.execute(
+            sa.select(self.sessions.c.document).where(self.sessions.c.sessionId == session_id)
+        ).scalar()
 
     def get(self, session_id: str) -> StoredSession | None:
         with self.database.transaction(table="training_sessions") as connection:
@@ -161,7 +168,7 @@ class SessionStore:
             document = connection.execute(
                 sa.select(self.sessions.c.document).where(self.sessions.c.sessionId == session_id)
             ).scalar()
-        return None if document is None else TrainingSession.model_validate(document)
+        return None if document is None else TrainingSession.from_document(document)
 
     def unsynced_activities(self, batch: int = 500) -> Iterator[list[tuple[TrainingSession, int]]]:
         """Sessions whose activity row is not written for their current version, with that
@@ -179,7 +186,7 @@ class SessionStore:
                 rows = connection.execute(query).all()
             if not rows:
                 return
-            yield [(TrainingSession.model_validate(doc), version) for _, version, doc in rows]
+            yield [(TrainingSession.from_document(doc), version) for _, version, doc in rows]
             after = rows[-1].sessionId
 
     def mark_activities_synced(self, versions: Sequence[tuple[str, int]]) -> None:
@@ -229,7 +236,7 @@ class SessionStore:
             "userId": session.userId,
             "userName": session.userName,
             "date": self._stored_time(session.date),
-            "phase": session.phase,
+            "phase": None if session.phase is None else str(session.phase),
             "week": session.week,
             "isDeloadWeek": session.isDeloadWeek,
             "focus": session.focus,

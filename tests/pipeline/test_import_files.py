@@ -8,6 +8,7 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,3 +75,16 @@ def test_a_large_session_is_restored_from_its_own_export(pipeline: Pipeline) -> 
     assert result == {"imported": 1, "unchanged": 0, "errors": []}
     restored = pipeline.stores.sessions.load(payload["_id"])
     assert restored is not None and len(restored.exercises) == 150
+
+
+def test_the_original_design_document_imports_through_a_worker(pipeline: Pipeline) -> None:
+    golden = Path(__file__).parents[1] / "sessions" / "golden"
+    folder = pipeline.settings.import_dir / f"golden-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True)
+    source = golden / "training_session_2026_02_16_3fcb25c2.json"
+    (folder / source.name).write_bytes(source.read_bytes())
+    result = pipeline.client.run("import_sessions", str(folder), timeout=60)
+    assert result["errors"] == [] and result["imported"] + result["unchanged"] == 1
+    exported = json.loads((pipeline.settings.export_dir / source.name).read_text())
+    assert exported["phase"] == 2 and exported["dataModelVersion"] == "0.0.1"
+    assert exported["exercises"][0]["warmupSets"][0]["weightKg"] == 20
