@@ -18,11 +18,16 @@ class ErrorCode(StrEnum):
     CONFIGURATION = "CONFIGURATION"
     SEED_DATA = "SEED_DATA"
     CORRUPT = "CORRUPT"
+    TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
 
 
 class PersistenceError(Exception):
-    """Base of every error trainlog raises on purpose; tasks retry it when `transient`."""
+    """Base of every error trainlog raises on purpose; tasks retry it when `transient`.
+
+    Its one argument, what Celery stores as a failed job's `exc_message` and what every
+    producer (Python, Node, …) reads, is `CODE: what is wrong`; built again from that text
+    (as a Python client with trainlog rebuilds it), the code is not repeated."""
 
     code: ErrorCode = ErrorCode.INTERNAL
     transient: bool = False
@@ -36,7 +41,8 @@ class PersistenceError(Exception):
         path: str | None = None,
         field: str | None = None,
     ) -> None:
-        super().__init__(message)
+        message = message.removeprefix(f"{self.code}: ")
+        super().__init__(f"{self.code}: {message}")
         self.message = message
         self.table = table
         self.key = key
@@ -54,6 +60,11 @@ class PersistenceError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Across processes (the pool hands failures to the worker) with all its fields."""
+        fields = {name: getattr(self, name) for name in ("table", "key", "path", "field")}
+        return (_rebuild, (type(self), self.message, fields))
 
 
 class NotFound(PersistenceError):
@@ -101,3 +112,14 @@ class SeedDataError(PersistenceError):
 
 class CorruptFile(PersistenceError):
     code = ErrorCode.CORRUPT
+
+
+class JobTimeout(PersistenceError):
+    """A producer waited for a job's result for longer than it would: the job may still run
+    (it is not cancelled); `key` is its task id."""
+
+    code = ErrorCode.TIMEOUT
+
+
+def _rebuild(kind: type[PersistenceError], message: str, fields: dict[str, Any]) -> Any:
+    return kind(message, **fields)

@@ -79,6 +79,46 @@ def test_bad_settings_are_clear(
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_a_wait_that_times_out_names_the_job_and_its_state_and_exits_3(run) -> None:
+    """No worker runs: the job stays queued (before, this read as an unreachable backend)."""
+    result = run("enqueue", "ping", "--wait", "--timeout", "0.2")
+    assert result.exit_code == 3, result.output
+    assert "TIMEOUT: job " in result.output and "is not finished after 0.2 s" in result.output
+    assert "(state PENDING)" in result.output and "UNAVAILABLE" not in result.output
+    as_json = run("enqueue", "ping", "--wait", "--timeout", "0.2", "--json")
+    error = json.loads(as_json.stdout)["error"]
+    assert as_json.exit_code == 3 and error["code"] == "TIMEOUT" and error["key"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "exit_code"),
+    [
+        (["enqueue", "frobnicate", "--json"], "VALIDATION", 1),
+        (["report", "nobody", "--json"], "NOT_FOUND", 1),
+        (["export", "not-a-uuid", "--json"], "VALIDATION", 1),
+        (["failures", "--json"], None, 0),
+    ],
+)
+def test_json_output_gives_errors_as_json(
+    run, args: list[str], code: str | None, exit_code: int
+) -> None:
+    result = run(*args)
+    assert result.exit_code == exit_code, result.output
+    parsed = json.loads(result.stdout)
+    if code is None:
+        assert "error" not in parsed
+    else:
+        assert parsed["error"]["code"] == code and parsed["error"]["message"]
+
+
+def test_a_bad_setting_with_json_is_a_json_error(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINLOG_LOCK_TIMEOUT", "nan")
+    monkeypatch.setattr("sys.argv", ["trainlog", "failures", "--json"])
+    result = run("failures", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["code"] == "CONFIGURATION"
+
+
 def test_undeliverable_lists_and_purges_set_aside_messages(run, tmp_path: Path) -> None:
     assert "no message set aside" in run("undeliverable").output
     rejected = tmp_path / "home" / "broker" / "rejected"

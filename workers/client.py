@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import celery.exceptions
 import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from celery import Celery
 from celery.result import AsyncResult
 
-from storage.errors import Unavailable, ValidationError
+from storage.errors import JobTimeout, Unavailable, ValidationError
 from storage.json_values import check_arguments
 from storage.settings import Settings
 from workers.config import (
@@ -94,11 +95,18 @@ class TrainlogClient:
             raise lost from None
 
     def wait(self, result: AsyncResult, timeout: float, *, propagate: bool = True) -> Any:
-        """The job's result (its error raised when `propagate`); Celery's TimeoutError after
-        `timeout` seconds; Unavailable, naming it, when the result backend cannot be reached."""
+        """The job's result (its error raised when `propagate`); JobTimeout, naming the job and
+        its state, after `timeout` seconds; Unavailable, naming it, when the result backend
+        cannot be reached."""
         try:
             # interval: how often a polling backend (SQLite, embedded) is asked; default 0.5 s
             value = result.get(timeout=timeout, propagate=False, interval=RESULT_POLL_SECONDS)
+        except celery.exceptions.TimeoutError:  # Celery chains it on a builtin TimeoutError
+            raise JobTimeout(
+                f"job {result.id} is not finished after {timeout:g} s (state "
+                f"{self._state(result)}); it may still run",
+                key=result.id,
+            ) from None
         except Exception as error:
             lost = _unreachable(
                 error,
@@ -114,6 +122,13 @@ class TrainlogClient:
         if propagate:
             result.maybe_throw()  # the job's own error, after the backend answered
         return value
+
+    @staticmethod
+    def _state(result: AsyncResult) -> str:
+        try:
+            return str(result.state)
+        except Exception:
+            return "unknown"
 
     def run(self, job: str, *args: Any, timeout: float = 300, **kwargs: Any) -> Any:
         """Send and wait for the result (raises the job's error on failure)."""

@@ -6,14 +6,15 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from storage.errors import PersistenceError
 from storage.settings import OPTIONS, Settings, load_settings, variable
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 3
+EXIT_CODES = {"CONFIGURATION": EXIT_USAGE, "TIMEOUT": EXIT_TIMEOUT}
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
@@ -35,21 +36,32 @@ def _plain(data: Any, indent: str = "") -> str:
     return f"{indent}{data}"
 
 
+def fail(error: dict[str, Any], as_json: bool) -> NoReturn:
+    """End the command with `error` ({code, message, ...}): with --json as a JSON object on
+    stdout (`{"error": {...}}`), else one line on stderr; exit 1, 2 for a setting, 3 for a
+    job not finished in time."""
+    if as_json:
+        click.echo(json.dumps({"error": error}, indent=2, default=str))
+    else:
+        click.echo(f"error: {error['code']}: {error['message']}", err=True)
+    sys.exit(EXIT_CODES.get(str(error["code"]), EXIT_FAILED))
+
+
 def handled(command: Callable[..., Any]) -> Callable[..., Any]:
-    """PersistenceErrors become one clear line on stderr and exit code 1 (2 for a setting);
-    never a traceback. An OS error the command did not expect says which file and why."""
+    """PersistenceErrors end the command through `fail`, never as a traceback. An OS error
+    the command did not expect says which file and why."""
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
             return command(*args, **kwargs)
         except PersistenceError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_USAGE if error.code == "CONFIGURATION" else EXIT_FAILED)
+            fail(error.to_dict(), as_json)
         except OSError as error:
             where = f" ({error.filename})" if error.filename else ""
-            click.echo(f"error: UNAVAILABLE: {error.strerror or error}{where}", err=True)
-            sys.exit(EXIT_FAILED)
+            message = f"{error.strerror or error}{where}"
+            fail({"code": "UNAVAILABLE", "message": message}, as_json)
 
     return run
 
@@ -66,8 +78,7 @@ def main(ctx: click.Context) -> None:
     try:
         ctx.obj = load_settings()
     except PersistenceError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(error.to_dict(), "--json" in sys.argv[1:])
 
 
 def settings_table() -> str:

@@ -13,7 +13,15 @@ from storage.errors import ValidationError
 from storage.file_reads import read_bounded
 from storage.sessions.exports import EXPORT_SIZE_FACTOR
 from storage.stores import Stores
-from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from, settings_table
+from workers.cli.base import (
+    EXIT_FAILED,
+    emit,
+    fail,
+    handled,
+    main,
+    settings_from,
+    settings_table,
+)
 
 
 def _json_argument(text: str, what: str, limit: int) -> Any:
@@ -50,9 +58,8 @@ def enqueue(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Send JOB (e.g. save_session @session.json) by its public name."""
-    import celery.exceptions
-
+    """Send JOB (e.g. save_session @session.json) by its public name. With --wait, a job that
+    failed exits 1 with its error, one not finished within --timeout exits 3."""
     from workers.client import TrainlogClient
 
     settings = settings_from(ctx)
@@ -67,14 +74,16 @@ def enqueue(
         if not wait:
             emit({"taskId": result.id, "job": job}, as_json)
             return
-        try:
-            value = client.wait(result, timeout, propagate=False)
-        except celery.exceptions.TimeoutError:
-            click.echo(f"error: no result within {timeout:g}s (job {result.id})", err=True)
-            sys.exit(EXIT_FAILED)
+        value = client.wait(result, timeout, propagate=False)
         if result.failed():
-            click.echo(f"error: {job} failed: {value}", err=True)
-            sys.exit(EXIT_FAILED)
+            text = str(value)
+            code, _, message = text.partition(": ")
+            if not (code.isupper() and message):
+                code, message = "INTERNAL", f"{type(value).__name__}: {text}"
+            fail(
+                {"code": code, "message": f"{job} failed: {message}", "taskId": result.id},
+                as_json,
+            )
         emit({"taskId": result.id, "job": job, "result": value}, as_json)
     finally:
         client.close()
