@@ -34,7 +34,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (["import-sessions", "../.."], 1, "outside the import folder"),
         (["report", "nobody"], 1, "no daily metrics"),
         (["export", "not-a-uuid"], 1, "is not a UUID"),
-        (["migrate", "sideways"], 2, "Invalid value"),
+        (["migrate", "sideways"], 2, "No such command"),
         (["seeds", "explode"], 2, "Invalid value"),
         (["failures", "--limit", "0"], 2, "Invalid value"),
         (["demo", "--months", "999"], 2, "Invalid value"),

@@ -5,12 +5,15 @@ apply each revision exactly once and both succeed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -63,11 +66,83 @@ def upgrade(database: Database, target: str = "heads") -> dict[str, Any]:
     return _run(database, "upgrade", target)
 
 
-def downgrade(database: Database, target: str = "base") -> dict[str, Any]:
+def downgrade(
+    database: Database, target: str, *, allow_drop: Callable[[list[str]], bool] | None = None
+) -> dict[str, Any]:
+    """Downgrade to `target`. When the downgrade would drop tables that hold rows,
+    `allow_drop(their names)` is asked first, before anything changes (None: allowed); a
+    refusal is a MigrationError and the schema stays as it was."""
+    if allow_drop is not None:
+        doomed = dropped_with_rows(database, target)
+        if doomed and not allow_drop(doomed):
+            raise MigrationError(
+                f"downgrade to {target!r} would drop {len(doomed)} table(s) holding rows "
+                f"({', '.join(doomed)}); nothing was changed"
+            )
     return _run(database, "downgrade", target)
 
 
+def _target(revision: str) -> str:
+    """Alembic's names, with `head` meaning every branch's head (each module has a branch, so
+    Alembic would call `head` ambiguous)."""
+    return "heads" if revision == "head" else revision
+
+
+class _DryRun(Exception):
+    """Raised inside the migration's transaction to roll back what it did."""
+
+
+def dropped_with_rows(database: Database, target: str) -> list[str]:
+    """The tables holding rows that a downgrade to `target` would drop: the downgrade run in
+    a transaction that is rolled back (DDL is transactional on PostgreSQL and SQLite)."""
+    found: list[str] = []
+    try:
+        with locked_connection(database) as connection:
+            before = set(sa.inspect(connection).get_table_names())
+            holding = {
+                name
+                for name in before
+                if connection.execute(sa.text(f'SELECT 1 FROM "{name}" LIMIT 1')).first()
+            }
+            command.downgrade(alembic_config(connection), _target(target))
+            after = set(sa.inspect(connection).get_table_names())
+            found = sorted((before - after) & holding)
+            raise _DryRun
+    except _DryRun:
+        return found
+    except PersistenceError:
+        raise
+    except Exception as error:
+        raise MigrationError(f"downgrade to {target!r} failed: {error}") from None
+
+
+def check(database: Database) -> dict[str, Any]:
+    """Whether the table definitions and the revisions agree: the database at the heads,
+    compared with the tables `storage/tables.py` defines (Alembic's `check`)."""
+    try:
+        with locked_connection(database) as connection:
+            current = _heads(connection)
+            if current != head_revisions():
+                raise MigrationError(
+                    f"the database is at {current or 'base'}, not at the heads "
+                    f"{head_revisions()}: run `trainlog migrate upgrade` first"
+                )
+            config = alembic_config(connection)
+            config.stdout = io.StringIO()  # Alembic prints its verdict; ours is the result
+            command.check(config)
+    except PersistenceError:
+        raise
+    except Exception as error:
+        raise MigrationError(
+            f"the table definitions and the revisions disagree: {error} (a revision is "
+            "missing: python -m storage.migrations.make_revision MODULE MESSAGE)"
+        ) from None
+    return {"heads": head_revisions(), "ok": True}
+
+
 def _run(database: Database, action: str, target: str) -> dict[str, Any]:
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # per-run INFO
+    target = _target(target)
     try:
         with locked_connection(database) as connection:
             before = _heads(connection)  # read under the lock: what this runner will change

@@ -24,8 +24,24 @@ def include_object(
 
 def run_migrations() -> None:
     connection = config.attributes.get("connection")
-    if connection is None:
-        raise RuntimeError("run migrations through storage.migrations (it passes a connection)")
+    if connection is not None:  # storage.migrations passes its locked connection
+        run_on(connection)
+        return
+    # Alembic's own command line (`alembic -c alembic.ini ...`): the database the TRAINLOG_*
+    # settings name, locked like any other runner
+    from storage.migrations import locked_connection
+    from storage.settings import load_settings
+    from storage.sql.database import Database
+
+    database = Database(load_settings().database_url)
+    try:
+        with locked_connection(database) as locked:
+            run_on(locked)
+    finally:
+        database.dispose()
+
+
+def run_on(connection: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=sql_metadata(),
