@@ -21,6 +21,7 @@ def test_compose_services_and_safety() -> None:
     assert all("healthcheck" in services[name] for name in ("redis", "postgres", "worker"))
     assert services["beat"]["deploy"]["replicas"] == 1
     assert "FLOWER_PASSWORD:?" in str(services["flower"]["environment"])
+    assert all(port.startswith("127.0.0.1:") for port in services["flower"]["ports"])
     assert services["worker"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )

@@ -19,6 +19,7 @@ from storage.stores import Stores
 from workers.brokers.claims import recover_claims
 from workers.brokers.filesystem import remove_abandoned_writes
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
+from workers.flower import require_credentials, starting_flower
 
 logger = get_logger(__name__)
 
@@ -60,10 +61,13 @@ def __getattr__(name: str) -> Any:
     used ends the command with its error naming the variable, not a traceback."""
     if name == "app":
         try:
-            return default_app()
+            app = default_app()
         except ConfigurationError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        if starting_flower(sys.argv):
+            require_credentials(app.settings)
+        return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
