@@ -168,7 +168,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # results hold the summary only, not the job's arguments: a session payload stored
         # again with every result would double Redis memory for a day (result_expires)
         "result_extended": False,
-        "task_track_started": True,
+        # no STARTED record in the result backend: producers see PENDING, then the outcome
+        # (SUCCESS, FAILURE, RETRY). Clients that take the first state they are told as the
+        # result (celery-ts) read STARTED as the job's result; Flower and other monitors
+        # still see a job start, from its task-started event (docs/jobs.md)
+        "task_track_started": False,
         "worker_send_task_events": True,
         "worker_consumer": "workers.consumer:TrainlogConsumer",
         # jobs running when the broker connection drops finish (a short blip costs nothing);
