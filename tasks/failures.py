@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.errors import ValidationError
-from storage.json_values import check_json_value
+from storage.json_values import check_arguments
 from storage.stores import Stores
 from storage.tables import TABLES
 
@@ -61,7 +61,7 @@ def stored_arguments(args: Any, kwargs: Any) -> dict[str, Any]:
     saying why."""
     arguments: dict[str, Any] = {"args": list(args or []), "kwargs": dict(kwargs or {})}
     try:
-        check_json_value(arguments, "the arguments")
+        check_arguments(arguments["args"], arguments["kwargs"])
     except ValidationError as error:
         return {"omitted": error.message}
     positional, named = arguments["args"], arguments["kwargs"]

@@ -29,6 +29,7 @@ ROUTES = {
     "trainlog.reconcile_exports": "maintenance",
     "trainlog.import_sessions": "maintenance",
 }
+EMBEDDED_BROKER = "filesystem://localhost//"  # a host named: kombu warns when there is none
 EMBEDDED_POLL_SECONDS = 0.1  # filesystem broker: ~100 ms latency; each poll lists the folder
 REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages to restore
 REDIS_IDLE_POLL_SECONDS = 0.05  # longest pause of an idle worker between two pops
@@ -91,7 +92,7 @@ def display_url(url: str) -> str:
 def broker_and_backend(settings: Settings) -> tuple[str, str]:
     """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite.
     A broker or backend Celery has no transport for is a ConfigurationError naming it."""
-    broker = settings.broker_url or "filesystem://"
+    broker = settings.broker_url or EMBEDDED_BROKER
     if settings.result_backend:
         backend = settings.result_backend
     elif broker.startswith(("redis://", "rediss://")):

@@ -34,6 +34,7 @@ def migrations_folder() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """A programmatic Alembic config (no alembic.ini): script folder and version folders."""
+    quiet_alembic()
     folder = migrations_folder()
     config = Config()
     config.set_main_option("script_location", str(folder))
@@ -53,7 +54,14 @@ def locked_connection(database: Database) -> Iterator[Connection]:
         yield connection
 
 
+def quiet_alembic() -> None:
+    """Alembic logs "Context impl SQLiteImpl." and the like at INFO each time a runner looks:
+    every worker start would add them to its log."""
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+
+
 def current_revisions(database: Database) -> list[str]:
+    quiet_alembic()
     with translated(), database.engine.connect() as connection:
         return sorted(MigrationContext.configure(connection).get_current_heads())
 
@@ -141,7 +149,6 @@ def check(database: Database) -> dict[str, Any]:
 
 
 def _run(database: Database, action: str, target: str) -> dict[str, Any]:
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # per-run INFO
     target = _target(target)
     try:
         with locked_connection(database) as connection:
