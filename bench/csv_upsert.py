@@ -1,7 +1,8 @@
-"""CSV upsert benchmark (SPEC 10): ratios against raw pandas measured in the same run.
-(a) and (b) use one file, as SPEC 10 states them (the activities columns without the monthly
-partitions); (a2)/(b2) show the same on the partitioned activities table; (b3) appends a new
-key to a month of n rows (what a save does); (c) ingests through the real activities repository.
+"""CSV upsert benchmark: ratios against raw pandas measured in the same run.
+(a) and (b) use one file, as the original targets state them (the activities columns without
+the monthly partitions); (a2)/(b2) show the same on the partitioned activities table; (b3)
+appends a new key to a month of n rows (what a save does); (c) ingests through the real
+activities repository.
 
 python -m bench.csv_upsert [--ingest-rows 1000000]
 """

@@ -1,4 +1,4 @@
-"""Metrics benchmark (SPEC 10): ~1M activities (1,000 athletes x 3 years). Prints, from one run:
+"""Metrics benchmark: ~1M activities (1,000 athletes x 3 years). Prints, from one run:
 full recompute vs a straight vectorised pandas/numpy computation of the same formulas (read
 CSV, compute, write CSV), peak RSS of each, and the nightly rollup after one new day vs full.
 

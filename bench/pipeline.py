@@ -1,4 +1,4 @@
-"""Pipeline benchmark (SPEC 10): save_session end-to-end vs a no-op job on the same worker
+"""Pipeline benchmark: save_session end-to-end vs a no-op job on the same worker
 configuration, enqueue rate and median latency, on Redis and on the embedded broker.
 
     python -m bench.pipeline [--jobs 500] [--rounds 3] [--redis redis://127.0.0.1:6379/13]

@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ import pandas as pd
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
 from storage.textscan import any_empty, any_starts_with, joined
+from storage.zones import is_time_zone
 
 MAX_STRING = 10_000
 YEARS = (1900, 2999)  # the years a date may name: outside them it is a typo, and may overflow
@@ -65,9 +65,7 @@ def check_column(table: Table, column: Column, values: pd.Series, refuse: Refuse
         refuse(present & ~years_ok, column, OUTSIDE_YEARS)
     if column.timezone:
         for name in values.dropna().unique():
-            try:
-                ZoneInfo(str(name))
-            except (ZoneInfoNotFoundError, ValueError):
+            if not is_time_zone(str(name)):
                 refuse((values == name).to_numpy(bool), column, "is not an IANA timezone")
 
 

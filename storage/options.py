@@ -8,10 +8,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.errors import ConfigurationError
 from storage.tables import TABLES
+from storage.zones import is_time_zone
 
 Parser = Callable[[str, str], Any]
 
@@ -70,12 +70,8 @@ def number(*, most: float) -> Parser:
 
 
 def zone(name: str, raw: str) -> str:
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(
-            f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Berlin)"
-        ) from None
+    if not is_time_zone(raw):
+        raise ConfigurationError(f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Berlin)")
     return raw
 
 

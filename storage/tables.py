@@ -192,7 +192,7 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("failureId", S, required=True), _c("taskId", S), _c("taskName", S, required=True),
         _c("arguments", J), _c("errorCode", S), _c("error", S), _c("failedAt", T),
     ), backend="sql"),
-    # Reference data (SPEC 7): bundled datasets imported to SQL, their status and audit trail.
+    # Reference data: bundled datasets imported to SQL, their status and audit trail.
     Table("exercise_catalog", ("exerciseId",), (
         _c("exerciseId", S, required=True), _c("name", S, required=True),
         _c("targetMuscleGroups", J), _c("category", S), _c("equipment", S),

@@ -1,9 +1,8 @@
 """Questions about a whole column of text answered by C-level searches of its values joined by
 NUL (no stored text holds NUL): does any value start with one of these characters, is any
 empty. The search for a start is a NUL followed by a character class, which the regex
-engine finds by scanning for the NUL (~0.7 ms for 28,000 values); a pattern starting with an
-alternation (`(?:^|\x00)…`) tries every position and took ~10 times longer, enough to
-dominate writing a CSV file of a million rows."""
+engine finds by scanning for the NUL; a pattern starting with an alternation (`(?:^|\x00)…`)
+tries every position and is far slower (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

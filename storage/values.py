@@ -7,7 +7,6 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from storage.limits import (
     hides_values,
 )
 from storage.tables import BOOKKEEPING, Column, ColumnType, Table
+from storage.zones import is_time_zone
 
 Row = dict[str, Any]
 
@@ -156,11 +156,8 @@ def _check_range(table: Table, column: Column, value: Any) -> None:
         raise _fail(table, column, value, f"must be at most {column.maximum:g}")
     if column.type in (ColumnType.DATE, ColumnType.DATETIME) and not in_years(value.year):
         raise _fail(table, column, value, OUTSIDE_YEARS)
-    if column.timezone:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _fail(table, column, value, "is not an IANA timezone") from None
+    if column.timezone and not is_time_zone(value):
+        raise _fail(table, column, value, "is not an IANA timezone")
 
 
 def validate_row(table: Table, row: Mapping[str, Any], *, partial: bool = False) -> Row:

@@ -10,6 +10,23 @@ from storage.stores import Stores
 from tests.services import postgres_database, redis_database
 
 SQL_BACKENDS = ["sqlite", "postgresql"]
+WORKER_TESTS = ("pipeline", "clients", "test_rollup_worker.py")  # folders and modules under tests/
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what each test needs, so `-m "not worker"` (or "not postgres", "not redis") selects
+    a fast suite: worker = starts a real Celery worker; postgres/redis = uses that server."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        if any(part in WORKER_TESTS for part in parts):
+            item.add_marker(pytest.mark.worker)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = set(map(str, getattr(getattr(item, "callspec", None), "params", {}).values()))
+        if "postgres_url" in fixtures or "postgresql" in params:
+            item.add_marker(pytest.mark.postgres)
+        if "redis_url" in fixtures or "redis" in params or "redis_pipeline" in fixtures:
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture

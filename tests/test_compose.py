@@ -1,4 +1,4 @@
-"""docker-compose.yml: the services SPEC 2 names, Flower behind auth, one beat; validated by
+"""docker-compose.yml: the services the README names, Flower behind auth, one beat; validated by
 docker compose itself where it is installed."""
 
 from __future__ import annotations

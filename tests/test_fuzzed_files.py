@@ -1,4 +1,4 @@
-"""SPEC 11, fuzzed files: random byte damage to one CSV table file of a demo data set, or to
+"""Fuzzed files: random byte damage to one CSV table file of a demo data set, or to
 session JSON files, and then every reader and writer that meets it. Each either works or
 raises a PersistenceError (CORRUPT naming the file, mostly) — never a ValueError, TypeError
 or another library error from deep inside — and a refused write leaves the file as it was.

@@ -1,8 +1,8 @@
 """Parsed CSV files kept in memory by a digest of their bytes: a process re-parses only the
 files whose content changed since it last parsed them (the metrics flush reads the same
 thresholds, athletes and plans every few seconds). Keyed by content, not by inode, size and
-mtime, so a file rewritten within one clock tick into a recycled inode is never served stale;
-hashing costs ~1% of parsing."""
+mtime, so a file rewritten within one clock tick into a recycled inode is never served stale
+(hashing is cheap next to parsing: docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The session payload (SPEC 5) as a strict pydantic model; errors name the field path."""
+"""The session payload (docs/jobs.md) as a strict pydantic model; errors name the field path."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Training metrics (SPEC 6): per-activity load, daily CTL/ATL/TSB, weekly rollups."""
+"""Training metrics: per-activity load, daily CTL/ATL/TSB, weekly rollups."""

@@ -1,4 +1,4 @@
-"""SPEC 6 formulas against hand-computed values, through the real storage (CSV)."""
+"""The metric formulas (docs/metrics.md) against hand-computed values, through CSV storage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CsvStorage behaviours of SPEC 4.2: round-trip, lock timeout, header migration, secrets."""
+"""CsvStorage: round-trip, lock timeout, header migration, secrets."""
 
 from __future__ import annotations
 

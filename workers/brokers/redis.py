@@ -122,8 +122,8 @@ class Channel(AckedQueues, kombu_redis.Channel):
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
         """The channel's one client for commands outside the event loop (it takes a pooled
-        connection per command, so one serves every caller): a producer's send costs 0.95 ms
-        of CPU instead of 1.25, and a worker's task events get as much cheaper."""
+        connection per command, so one serves every caller): a cheaper send for producers and
+        cheaper task events for workers (docs/benchmarks.md)."""
         if client:
             yield client
             return
