@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from bench.common import activities, ratio_line
+from storage.coordination import WATERMARK
 from storage.repositories.frames import datetime_to_text
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks import rows
 from tasks.metrics import recompute
-from tasks.metrics.inputs import write_watermark
 
 ZONES = ["UTC", "America/Denver", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney"]
 
@@ -203,7 +203,7 @@ def main() -> None:
         f"cross-check ath0007 last CTL: trainlog {check['ctl'].iloc[-1]:.6f}, "
         f"straight pandas {base['ctl'].iloc[-1]:.6f}"
     )
-    write_watermark(stores, datetime_to_text(datetime.now(UTC)))
+    stores.coordination.write_mark(WATERMARK, datetime_to_text(datetime.now(UTC)))
     new_day = activities(args.athletes, athletes=args.athletes, seed=9, prefix="new")
     new_day["startTime"] = "2026-01-02T12:00:00Z"
     stores.repository("activities").upsert_frame(new_day)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from storage.coordination import Coordination
 from storage.csv.storage import CsvStorage
 from storage.repositories.base import Repository
 from storage.repositories.csv import CsvRepository
@@ -34,6 +35,16 @@ class Stores:
     @cached_property
     def sessions(self) -> SessionStore:
         return SessionStore(self.database, lock_timeout=self.settings.lock_timeout)
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """Pending recomputes, marks and the metrics lock, shared by every worker host. A
+        flush job not taken within twice the broker's redelivery time counts as lost."""
+        return Coordination(
+            self.database,
+            lock_timeout=self.settings.lock_timeout,
+            flush_lost_after=2 * self.settings.visibility_timeout,
+        )
 
     @cached_property
     def muscle_lookup(self) -> Callable[[str], list[str]]:
@@ -68,6 +79,9 @@ class Stores:
         from storage.migrations import create_schema
 
         create_schema(self.database)
+        from storage.legacy_state import adopt_legacy_state
+
+        adopt_legacy_state(self.coordination, self.settings.data_dir)
 
     def health(self) -> dict[str, Any]:
         return {"database": self.database.health(), "dataDir": str(self.csv.folder)}

@@ -41,6 +41,7 @@ class Table:
     module: str = "core"  # which folder of Alembic revisions owns its SQL table
     partition: str | None = None  # date column whose month names the CSV file of a row
     indexes: tuple[tuple[str, ...], ...] = ()  # SQL indexes beside the key's, by columns
+    internal: bool = False  # the pipeline's own coordination state: SQL only, never a job's
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -56,7 +57,7 @@ class Table:
     def movable(self) -> bool:
         """Whether TRAINLOG_TABLE_BACKENDS may place it on either backend: the session and
         reference-data tables are read with SQL of their own, so they stay in SQL."""
-        return self.module == "core"
+        return self.module == "core" and not self.internal
 
     @property
     def headers(self) -> list[str]:
@@ -192,6 +193,15 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("failureId", S, required=True), _c("taskId", S), _c("taskName", S, required=True),
         _c("arguments", J), _c("errorCode", S), _c("error", S), _c("failedAt", T),
     ), backend="sql"),
+    # The pipeline's coordination, shared by every worker host (storage/coordination.py):
+    # athletes waiting for a recompute, and named marks (a flush scheduled, the rollup
+    # watermark, the export folder's identity). Times are seconds since the epoch.
+    Table("recompute_pending", ("athleteId",), (
+        _c("athleteId", S, required=True), _c("since", D), _c("markedAt", F, required=True),
+    ), backend="sql", internal=True),
+    Table("coordination_marks", ("name",), (
+        _c("name", S, required=True), _c("value", S), _c("markedAt", F, required=True),
+    ), backend="sql", internal=True),
     # Reference data: bundled datasets imported to SQL, their status and audit trail.
     Table("exercise_catalog", ("exerciseId",), (
         _c("exerciseId", S, required=True), _c("name", S, required=True),

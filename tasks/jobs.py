@@ -1,131 +1,128 @@
-"""The public jobs, registered under their stable `trainlog.*` names (see docs/jobs.md).
-Each is a thin wrapper: arguments in, plain function, JSON summary out."""
+"""The jobs as plain functions: a JobContext and the message's arguments in, a JSON summary
+out. tasks/registry.py gives each its public name and queue; workers/ runs them on Celery."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from storage.errors import PersistenceError
 from tasks import maintenance, reconcile, sessions
 from tasks import rows as row_jobs
-from tasks.base import TrainlogTask
-from tasks.metrics import pending, recompute
-
-RECOMPUTE_PENDING = "trainlog.recompute_pending"
+from tasks.context import JobContext
+from tasks.metrics import recompute
 
 
-def _queue_recompute(task: TrainlogTask, since_by_athlete: dict[str, str]) -> None:
+def _queue_recompute(context: JobContext, since_by_athlete: dict[str, str]) -> None:
     """Mark each athlete pending from its date; the first mark of a burst schedules one
     `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then."""
+    coordination = context.stores.coordination
     for athlete_id, since in since_by_athlete.items():
-        if pending.mark_pending(task.stores, athlete_id, recompute.parse_since(since)):
+        if coordination.mark_pending(athlete_id, recompute.parse_since(since)):
             try:
-                task.enqueue(RECOMPUTE_PENDING, countdown=task.settings.recompute_delay)
+                context.enqueue(recompute_pending, countdown=context.settings.recompute_delay)
             except PersistenceError:  # not sent: this job's next run marks and sends again
-                pending.forget_flush(task.stores)
+                coordination.forget_flush()
                 raise
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.save_session")
-def save_session(self: TrainlogTask, session: Any) -> dict[str, Any]:
-    saved = sessions.save_session(self.stores, session)
-    _queue_recompute(self, sessions.iso_dates(saved.recompute_from))
+def save_session(context: JobContext, session: Any) -> dict[str, Any]:
+    """Validate a workout session, store it in SQL and its JSON file."""
+    saved = sessions.save_session(context.stores, session)
+    _queue_recompute(context, sessions.iso_dates(saved.recompute_from))
     return saved.result()
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.ingest_activities")
-def ingest_activities(self: TrainlogTask, activities: Any) -> dict[str, Any]:
-    result = row_jobs.ingest_activities(self.stores, activities)
-    _queue_recompute(self, result["recomputeFrom"])
+def ingest_activities(context: JobContext, activities: Any) -> dict[str, Any]:
+    """Upsert activity rows; their athletes' metrics are recomputed from the earliest day."""
+    result = row_jobs.ingest_activities(context.stores, activities)
+    _queue_recompute(context, result["recomputeFrom"])
     return result
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.upsert_rows")
-def upsert_rows(self: TrainlogTask, table: Any, rows: Any) -> dict[str, Any]:
-    result = row_jobs.upsert_rows(self.stores, table, rows)
-    _queue_recompute(self, result.pop("recomputeFrom"))
+def upsert_rows(context: JobContext, table: Any, rows: Any) -> dict[str, Any]:
+    """Upsert rows into any table a producer may write."""
+    result = row_jobs.upsert_rows(context.stores, table, rows)
+    _queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.export_session_json")
-def export_session_json(self: TrainlogTask, session_id: Any) -> dict[str, Any]:
-    return sessions.export_session_json(self.stores, session_id)
+def export_session_json(context: JobContext, session_id: Any) -> dict[str, Any]:
+    """Write a stored session's JSON file again."""
+    return sessions.export_session_json(context.stores, session_id)
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.import_sessions")
-def import_sessions(self: TrainlogTask, folder: Any) -> dict[str, Any]:
-    result = sessions.import_sessions(self.stores, folder)
-    _queue_recompute(self, result.pop("recomputeFrom"))
+def import_sessions(context: JobContext, folder: Any) -> dict[str, Any]:
+    """Import session JSON files from a folder inside the import directory."""
+    result = sessions.import_sessions(context.stores, folder)
+    _queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.reconcile_exports")
-def reconcile_exports(self: TrainlogTask) -> dict[str, Any]:
-    result = reconcile.reconcile_exports(self.stores)
-    _queue_recompute(self, result.pop("recomputeFrom"))
+def reconcile_exports(context: JobContext) -> dict[str, Any]:
+    """Repair missing or stale session JSON files from SQL, and the reverse."""
+    result = reconcile.reconcile_exports(context.stores)
+    _queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.recompute_daily_metrics")
 def recompute_daily_metrics(
-    self: TrainlogTask, athlete_id: Any, since: Any = None
+    context: JobContext, athlete_id: Any, since: Any = None
 ) -> dict[str, Any]:
+    """An athlete's activity loads and daily metrics from a date (None: all), then weekly."""
     athlete = recompute.check_athlete(athlete_id)
     start = recompute.parse_since(since)
-    had_marker, marked = pending.take_pending(self.stores, athlete)  # before reading the data
-    if had_marker:
+    coordination = context.stores.coordination
+    had_mark, marked = coordination.take_pending(athlete)  # before reading the data
+    if had_mark:
         start = None if start is None or marked is None else min(start, marked)
     try:
-        result = recompute.recompute_daily(self.stores, {athlete: start})
-        summary = result[athlete]
+        summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
         if summary["from"] is not None:
-            self.enqueue("trainlog.recompute_weekly_metrics", athlete, summary["from"])
+            context.enqueue(recompute_weekly_metrics, athlete, summary["from"])
     except BaseException:
-        if had_marker:  # the marker's earlier date is not in this job's arguments: keep it
-            pending.restore_pending(self.stores, {athlete: start})
+        if had_mark:  # the mark's earlier date is not in this job's arguments: keep it
+            coordination.restore_pending({athlete: start})
         raise
     return {"athleteId": athlete, **summary}
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.recompute_weekly_metrics")
 def recompute_weekly_metrics(
-    self: TrainlogTask, athlete_id: Any, since: Any = None
+    context: JobContext, athlete_id: Any, since: Any = None
 ) -> dict[str, Any]:
+    """An athlete's weekly metrics from the week holding a date (None: all weeks)."""
     athlete = recompute.check_athlete(athlete_id)
-    result = recompute.recompute_weekly(self.stores, {athlete: recompute.parse_since(since)})
+    result = recompute.recompute_weekly(context.stores, {athlete: recompute.parse_since(since)})
     return {"athleteId": athlete, **result[athlete]}
 
 
-@shared_task(bind=True, base=TrainlogTask, name=RECOMPUTE_PENDING)
-def recompute_pending(self: TrainlogTask) -> dict[str, Any]:
-    """Follow-up of changes (not for producers): daily then weekly for every athlete marked
-    pending, together. Taken markers are put back if the recompute fails."""
-    since = pending.take_all_pending(self.stores)
+def recompute_pending(context: JobContext) -> dict[str, Any]:
+    """Daily then weekly for every athlete marked pending, together; what it took is put
+    back if the recompute fails."""
+    coordination = context.stores.coordination
+    since = coordination.take_all_pending()
     try:
-        return recompute.recompute_many(self.stores, since)
+        return recompute.recompute_many(context.stores, since)
     except BaseException:
-        pending.restore_pending(self.stores, since)
+        coordination.restore_pending(since)
         raise
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.nightly_rollup")
-def nightly_rollup(self: TrainlogTask) -> dict[str, Any]:
-    return recompute.nightly_rollup(self.stores)
+def nightly_rollup(context: JobContext) -> dict[str, Any]:
+    """Recompute every athlete changed since the last rollup."""
+    return recompute.nightly_rollup(context.stores)
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.apply_migrations")
-def apply_migrations(self: TrainlogTask) -> dict[str, Any]:
-    return maintenance.apply_migrations(self.stores)
+def apply_migrations(context: JobContext) -> dict[str, Any]:
+    """SQL schema to head, CSV headers to their definitions."""
+    return maintenance.apply_migrations(context.stores)
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.check_seed_updates")
-def check_seed_updates(self: TrainlogTask, apply: Any = False) -> dict[str, Any]:
-    return maintenance.check_seed_updates(self.stores, apply, actor=f"task {self.request.id}")
+def check_seed_updates(context: JobContext, apply: Any = False) -> dict[str, Any]:
+    """Compare the bundled seed data with SQL; apply the update when asked."""
+    actor = f"task {context.task_id}"
+    return maintenance.check_seed_updates(context.stores, apply, actor=actor)
 
 
-@shared_task(bind=True, base=TrainlogTask, name="trainlog.ping")
-def ping(self: TrainlogTask) -> dict[str, Any]:
+def ping(context: JobContext) -> dict[str, Any]:
     """Diagnostic no-op: proves a worker takes jobs (and is the benchmarks' baseline)."""
-    return {"pong": True, "worker": self.request.hostname}
+    return {"pong": True, "worker": context.worker}

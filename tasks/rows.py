@@ -22,6 +22,8 @@ WRITTEN_BY = {
     "task_failures": "the workers, when a job fails",
     "seed_imports": "check_seed_updates",
     "seed_audit": "check_seed_updates",
+    "recompute_pending": "the jobs whose changes need a metrics recompute",
+    "coordination_marks": "the jobs that coordinate workers",
 }
 # table -> (column holding the athlete, column holding the date metrics change from)
 METRIC_INPUTS = {

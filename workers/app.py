@@ -19,7 +19,9 @@ from storage.stores import Stores
 from workers.brokers.claims import recover_claims
 from workers.brokers.filesystem import remove_abandoned_writes
 from workers.config import celery_config, embedded_folders, prepare_embedded_broker
+from workers.consumer import TrainlogConsumer
 from workers.flower import require_credentials, starting_flower
+from workers.jobs import register_jobs
 
 logger = get_logger(__name__)
 
@@ -31,6 +33,7 @@ class TrainlogCelery(Celery):
         super().__init__("trainlog", **kwargs)
         self.settings = settings
         self._stores: tuple[int, Stores] | None = None
+        self.broker_lost_at: float | None = None  # set by the consumer, read by requests
 
     def process_stores(self) -> Stores:
         """This process's storage, schema at head: a forked pool child opens its own."""
@@ -43,10 +46,9 @@ class TrainlogCelery(Celery):
 
 def create_app(settings: Settings | None = None) -> TrainlogCelery:
     settings = settings or load_settings()
-    import tasks.jobs  # noqa: F401 - registers the trainlog.* tasks (shared_task)
-
     app = TrainlogCelery(settings, set_as_current=False)
-    app.conf.update(celery_config(settings))
+    app.conf.update(celery_config(settings), worker_consumer=TrainlogConsumer)
+    register_jobs(app)
     prepare_embedded_broker(settings)
     return app
 

@@ -15,11 +15,11 @@ import sqlalchemy.exc
 from celery import Celery
 from celery.result import AsyncResult
 
-from storage.errors import JobTimeout, Unavailable, ValidationError
+from storage.errors import JobTimeout, Unavailable
 from storage.json_values import check_arguments
 from storage.settings import Settings
+from tasks.registry import find_job
 from workers.config import (
-    ROUTES,
     broker_and_backend,
     celery_config,
     display_url,
@@ -37,29 +37,6 @@ CONNECTION_ERRORS = (
     sqlalchemy.exc.OperationalError,
 )
 
-JOBS = (
-    "save_session",
-    "ingest_activities",
-    "recompute_daily_metrics",
-    "recompute_weekly_metrics",
-    "nightly_rollup",
-    "export_session_json",
-    "import_sessions",
-    "reconcile_exports",
-    "apply_migrations",
-    "check_seed_updates",
-    "upsert_rows",
-    "ping",
-)
-
-
-def job_name(job: str) -> str:
-    """'save_session' or 'trainlog.save_session' -> the public task name."""
-    short = job.removeprefix("trainlog.").replace("-", "_")
-    if short not in JOBS:
-        raise ValidationError(f"unknown job {job!r}; jobs: {', '.join(JOBS)}", field="job")
-    return f"trainlog.{short}"
-
 
 class TrainlogClient:
     """Enqueue jobs without importing the task code; results come back as JSON summaries."""
@@ -75,8 +52,8 @@ class TrainlogClient:
         self.celery.conf.update({k: v for k, v in config.items() if not k.startswith("beat")})
 
     def send(self, job: str, *args: Any, **kwargs: Any) -> AsyncResult:
-        name = job_name(job)
-        queue = ROUTES.get(name, "default")
+        found = find_job(job)
+        name, queue = found.name, found.queue
         check_arguments(args, kwargs)  # the worker would refuse them: say so now
         try:
             return self.celery.send_task(

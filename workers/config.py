@@ -12,23 +12,14 @@ from beat_schedule import build_beat_schedule
 from storage.errors import ConfigurationError
 from storage.settings import Settings
 from storage.sql.database import private_sqlite_file
+from tasks.registry import JOBS, QUEUES
 from workers.brokers.filesystem import REJECTED_FOLDER
 
-QUEUES = ("default", "metrics", "maintenance")
 # A producer that knows nothing of our routing (plain Celery().send_task) sends to Celery's own
 # default queue, "celery"; workers consume it too, so such jobs still run.
 FOREIGN_DEFAULT_QUEUE = "celery"
 CONSUMED_QUEUES = (*QUEUES, FOREIGN_DEFAULT_QUEUE)
-ROUTES = {
-    "trainlog.recompute_daily_metrics": "metrics",
-    "trainlog.recompute_weekly_metrics": "metrics",
-    "trainlog.recompute_pending": "metrics",
-    "trainlog.nightly_rollup": "metrics",
-    "trainlog.apply_migrations": "maintenance",
-    "trainlog.check_seed_updates": "maintenance",
-    "trainlog.reconcile_exports": "maintenance",
-    "trainlog.import_sessions": "maintenance",
-}
+ROUTES = {job.name: job.queue for job in JOBS}
 EMBEDDED_BROKER = "filesystem://localhost//"  # a host named: kombu warns when there is none
 EMBEDDED_POLL_SECONDS = 0.1  # filesystem broker: ~100 ms latency; each poll lists the folder
 REDIS_RESTORE_SWEEP_SECONDS = 5  # how often a worker looks for unacked messages to restore
@@ -175,10 +166,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # still see a job start, from its task-started event (docs/jobs.md)
         "task_track_started": False,
         "worker_send_task_events": True,
-        "worker_consumer": "workers.consumer:TrainlogConsumer",
         # jobs running when the broker connection drops finish (a short blip costs nothing);
         # one whose time limit runs out while the worker reconnects is sent again
-        # (tasks/request.py). Celery 6's default, True, kills them all at once instead.
+        # (workers/request.py). Celery 6's default, True, kills them all at once instead.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_send_sent_event": True,
         "task_default_queue": "default",

@@ -16,7 +16,7 @@ events of several jobs. Shutdown flushes what is left.
 
 When the broker connection is lost, the time is noted on the app for the jobs then running:
 their time limits go on counting while the worker reconnects, and one that runs out then is
-sent again instead of failing (`tasks/request.py`)."""
+sent again instead of failing (`workers/request.py`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from typing import Any
 from celery.worker.consumer import Consumer
 from vine import promise
 
-from tasks.request import BROKER_LOST_AT
 from workers.envelope import Malformed, read_envelope
 from workers.undeliverable import prepare, set_aside
 
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 class TrainlogConsumer(Consumer):  # type: ignore[misc]
     """Celery's consumer: messages checked before Celery reads them, task events flushed on a
     timer instead of every loop turn, and the time of each broker connection loss set on the
-    app (`BROKER_LOST_AT`)."""
+    app (`broker_lost_at`)."""
 
     _flush_due: float | None = None  # when the scheduled flush fires; None: none scheduled
 
@@ -126,7 +125,7 @@ class TrainlogConsumer(Consumer):  # type: ignore[misc]
         self._flush_events()
 
     def on_connection_error_after_connected(self, exc: Any) -> None:
-        setattr(self.app, BROKER_LOST_AT, time())
+        self.app.broker_lost_at = time()  # read by workers/request.py
         super().on_connection_error_after_connected(exc)
 
     def shutdown(self) -> None:

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from storage.atomic import write_atomic
 from storage.csv.frames import as_frame
-from storage.locks import acquire_lock
 from storage.stores import Stores
 from storage.tables import get_table
-
-WATERMARK_FILE = ".rollup-watermark.json"
-
-
-@contextmanager
-def metrics_lock(stores: Stores) -> Iterator[None]:
-    """One recompute at a time (per data folder), so a slower run never overwrites a newer one."""
-    folder = stores.settings.data_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    with acquire_lock(
-        folder / ".metrics.lock",
-        exclusive=True,
-        timeout=max(stores.settings.task_soft_time_limit, 1),
-    ):
-        yield
 
 
 def read_for(
@@ -62,21 +42,3 @@ def write_scoped(
 ) -> int:
     """Replace the rows of each athlete from its scope date on with `frame` (frame form)."""
     return stores.repository(table).replace_scope(frame, scope, date_column)
-
-
-def read_watermark(stores: Stores) -> str | None:
-    path = stores.settings.data_dir / WATERMARK_FILE
-    try:
-        value = json.loads(path.read_text())["watermark"]
-        return str(value)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def write_watermark(stores: Stores, stamp: str) -> None:
-    path = stores.settings.data_dir / WATERMARK_FILE
-    write_atomic(path, json.dumps({"watermark": stamp, "written": _now()}).encode())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

@@ -1,26 +1,26 @@
 """Incremental recompute: from a date on, starting from the stored state of the day before.
-One recompute at a time (metrics_lock); all athletes of a call share one write per table."""
+One recompute at a time (the coordination's metrics lock, on every host); all athletes of a
+call share one write per table."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from storage.coordination import WATERMARK
 from storage.errors import ValidationError
 from storage.repositories.frames import datetime_to_text
 from storage.stores import Stores
 from tasks.metrics.daily import DayState, daily_rows
 from tasks.metrics.inputs import (
-    metrics_lock,
     read_for,
-    read_watermark,
     timezones,
     to_frame_form,
     write_scoped,
-    write_watermark,
 )
 from tasks.metrics.links import link_planned
 from tasks.metrics.load import activity_loads
@@ -41,6 +41,11 @@ def parse_since(value: Any) -> date | None:
         ) from None
 
 
+def _one_at_a_time(stores: Stores) -> AbstractContextManager[None]:
+    """The metrics lock, waited for as long as a job may run."""
+    return stores.coordination.metrics_lock(max(stores.settings.task_soft_time_limit, 1))
+
+
 def check_athlete(athlete_id: Any) -> str:
     if not isinstance(athlete_id, str) or not athlete_id.strip() or len(athlete_id) > 128:
         raise ValidationError("athlete_id must be a non-empty string", field="athlete_id")
@@ -51,7 +56,7 @@ def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     """Per-activity loads and daily rows for each athlete from its date (None = full). Only
     the months from the earliest resume day on are read when every athlete can resume."""
     settings = stores.settings
-    with metrics_lock(stores):
+    with _one_at_a_time(stores):
         sync_session_activities(stores)  # of the sessions saved since the last recompute
         athletes = list(since)
         resume = resume_points(stores, since)
@@ -156,7 +161,7 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     """Weekly rows for each athlete from the week holding its date (None = all weeks). When
     every athlete has stored weeks, only daily rows from 28 days before the first week on are
     read: the 7- and 28-day windows of later weeks never look further back."""
-    with metrics_lock(stores):
+    with _one_at_a_time(stores):
         athletes = list(since)
         last_week = _last_stored_weeks(stores, since)
         incremental = {a: _first_week(since[a], last_week[a]) for a in athletes if a in last_week}
@@ -230,8 +235,9 @@ def nightly_rollup(stores: Stores) -> dict[str, Any]:
     changed date of each. The watermark moves to this run's start only when it succeeds."""
     started = datetime_to_text(datetime.now().astimezone())
     sync_session_activities(stores)  # a flush that never ran left its sessions' rows unwritten
-    result = recompute_many(stores, changed_athletes(stores, read_watermark(stores)))
-    write_watermark(stores, started)
+    coordination = stores.coordination
+    result = recompute_many(stores, changed_athletes(stores, coordination.read_mark(WATERMARK)))
+    coordination.write_mark(WATERMARK, started)
     return result
 
 

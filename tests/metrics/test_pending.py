@@ -1,102 +1,157 @@
 """A burst of changes schedules one flush that recomputes every pending athlete together,
-each from its earliest changed date."""
+each from its earliest changed date; the state is in SQL, shared by every worker host."""
 
 from __future__ import annotations
 
-import os
+import json
 import time
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
 
+from storage.coordination import FLUSH, PENDING_LOCK, WATERMARK, Coordination
 from storage.errors import LockTimeout, Unavailable
-from storage.locks import acquire_lock
 from storage.settings import Settings
+from storage.sql.named_locks import holding
+from storage.sql.schema import sql_table
 from storage.stores import Stores
-from tasks.base import TrainlogTask
-from tasks.metrics.pending import (
-    FLUSH_MARKER,
-    forget_flush,
-    mark_pending,
-    restore_pending,
-    take_all_pending,
-    take_pending,
-)
 from tests.factories import activity
 from workers.app import create_app
+from workers.task import TrainlogTask
 
 
-def test_a_burst_schedules_one_flush_from_each_athletes_earliest_date(stores: Stores) -> None:
-    assert mark_pending(stores, "../../athlete", date(2026, 3, 5)) is True
-    assert mark_pending(stores, "../../athlete", date(2026, 3, 2)) is False
-    assert mark_pending(stores, "../../athlete", date(2026, 3, 9)) is False
-    assert mark_pending(stores, "b", date(2026, 1, 1)) is False  # joins the scheduled flush
-    markers = list((stores.settings.data_dir / ".pending-recompute").glob("*.json"))
-    assert len(markers) == 2 and all(".." not in m.name for m in markers)  # ids never name files
-    assert take_all_pending(stores) == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
-    assert take_all_pending(stores) == {}
-    assert mark_pending(stores, "b", date(2026, 3, 9)) is True  # a new burst, a new flush
+@pytest.fixture
+def shared(sql_settings: Settings) -> Iterator[Coordination]:
+    """The coordination of storage on SQLite and on PostgreSQL."""
+    stores = Stores(sql_settings)
+    stores.initialize()
+    yield stores.coordination
+    stores.close()
 
 
-def test_a_full_recompute_wins_and_one_athlete_can_be_taken_alone(stores: Stores) -> None:
-    assert mark_pending(stores, "a", date(2026, 3, 5))
-    assert not mark_pending(stores, "a", None)
-    assert not mark_pending(stores, "a", date(2026, 1, 1))
-    assert take_pending(stores, "a") == (True, None)
-    assert take_pending(stores, "a") == (False, None)
+def test_a_burst_schedules_one_flush_from_each_athletes_earliest_date(
+    shared: Coordination,
+) -> None:
+    assert shared.mark_pending("../../athlete", date(2026, 3, 5)) is True
+    assert shared.mark_pending("../../athlete", date(2026, 3, 2)) is False
+    assert shared.mark_pending("../../athlete", date(2026, 3, 9)) is False
+    assert shared.mark_pending("b", date(2026, 1, 1)) is False  # joins the scheduled flush
+    assert shared.pending_athletes() == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
+    assert shared.take_all_pending() == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
+    assert shared.take_all_pending() == {}
+    assert shared.mark_pending("b", date(2026, 3, 9)) is True  # a new burst, a new flush
 
 
-def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(stores: Stores) -> None:
-    assert mark_pending(stores, "b", date(2026, 3, 5))
-    flush = stores.settings.data_dir / ".pending-recompute" / FLUSH_MARKER
-    old = time.time() - 3 * stores.settings.visibility_timeout
-    os.utime(flush, (old, old))
-    assert mark_pending(stores, "b", date(2026, 3, 6)) is True  # the old job looks lost
-    taken = take_all_pending(stores)
-    restore_pending(stores, taken)  # the flush failed: its athletes are pending again
-    mark_pending(stores, "c", date(2026, 4, 1))
-    assert take_all_pending(stores) == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
+def test_a_full_recompute_wins_and_one_athlete_can_be_taken_alone(shared: Coordination) -> None:
+    assert shared.mark_pending("a", date(2026, 3, 5))
+    assert not shared.mark_pending("a", None)
+    assert not shared.mark_pending("a", date(2026, 1, 1))
+    assert shared.take_pending("a") == (True, None)
+    assert shared.take_pending("a") == (False, None)
 
 
-def test_a_covered_mark_does_not_wait_for_the_lock(stores: Stores) -> None:
+def _age_flush(shared: Coordination, seconds: float) -> None:
+    with shared.database.transaction(write=True) as connection:
+        marks = sql_table("coordination_marks")
+        connection.execute(
+            marks.update().where(marks.c.name == FLUSH).values(markedAt=time.time() - seconds)
+        )
+
+
+def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(
+    shared: Coordination,
+) -> None:
+    assert shared.mark_pending("b", date(2026, 3, 5))
+    _age_flush(shared, 1.5 * shared.flush_lost_after)
+    assert shared.mark_pending("b", date(2026, 3, 6)) is True  # the old job looks lost
+    taken = shared.take_all_pending()
+    shared.restore_pending(taken)  # the flush failed: its athletes are pending again
+    shared.mark_pending("c", date(2026, 4, 1))
+    assert shared.take_all_pending() == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
+
+
+def test_a_covered_mark_does_not_wait_for_the_lock(shared: Coordination) -> None:
     """Saves into an athlete already pending (flush scheduled) skip the pending lock; a mark
     that changes something still takes it."""
-    assert mark_pending(stores, "a", date(2026, 3, 5))
-    lock = stores.settings.data_dir / ".pending-recompute" / ".lock"
-    with acquire_lock(lock, exclusive=True, timeout=1):  # another process busy in the folder
-        assert mark_pending(stores, "a", date(2026, 3, 9)) is False
+    shared.lock_timeout = 0.5
+    assert shared.mark_pending("a", date(2026, 3, 5))
+    with holding(shared.database, [PENDING_LOCK], 1):  # another worker busy with the marks
+        assert shared.mark_pending("a", date(2026, 3, 9)) is False
         with pytest.raises(LockTimeout):
-            mark_pending(stores, "a", date(2026, 3, 1))  # earlier: the marker must change
-    flush = stores.settings.data_dir / ".pending-recompute" / FLUSH_MARKER
-    flush.unlink()  # the flush ran: the next mark schedules another, under the lock
-    with acquire_lock(lock, exclusive=True, timeout=1), pytest.raises(LockTimeout):
-        mark_pending(stores, "a", date(2026, 3, 9))
-    assert take_all_pending(stores) == {"a": date(2026, 3, 5)}
+            shared.mark_pending("a", date(2026, 3, 1))  # earlier: the mark must change
+    _age_flush(shared, 10 * shared.flush_lost_after)  # the flush looks lost: schedule again
+    with holding(shared.database, [PENDING_LOCK], 1), pytest.raises(LockTimeout):
+        shared.mark_pending("a", date(2026, 3, 9))
+    assert shared.take_all_pending() == {"a": date(2026, 3, 5)}
 
 
-def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(stores: Stores) -> None:
-    assert mark_pending(stores, "a", date(2026, 3, 5)) is True
-    assert mark_pending(stores, "a", date(2026, 3, 5)) is False
-    forget_flush(stores)  # the flush job was not sent: the broker was down
-    assert mark_pending(stores, "a", date(2026, 3, 5)) is True
-    assert take_all_pending(stores) == {"a": date(2026, 3, 5)}
+def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(
+    shared: Coordination,
+) -> None:
+    assert shared.mark_pending("a", date(2026, 3, 5)) is True
+    assert shared.mark_pending("a", date(2026, 3, 5)) is False
+    shared.forget_flush()  # the flush job was not sent: the broker was down
+    assert shared.mark_pending("a", date(2026, 3, 5)) is True
+    assert shared.take_all_pending() == {"a": date(2026, 3, 5)}
 
 
-def test_a_daily_recompute_whose_weekly_follow_up_is_unsent_keeps_the_marker(
+def test_marks_are_named_values(shared: Coordination) -> None:
+    assert shared.read_mark(WATERMARK) is None
+    shared.write_mark(WATERMARK, "2026-03-01T00:00:00+00:00")
+    shared.write_mark(WATERMARK, "2026-03-02T00:00:00+00:00")
+    assert shared.read_mark(WATERMARK) == "2026-03-02T00:00:00+00:00"
+
+
+def test_the_metrics_lock_is_one_per_database(shared: Coordination) -> None:
+    with shared.metrics_lock(1), pytest.raises(LockTimeout), shared.metrics_lock(0.3):
+        pass
+
+
+def test_files_of_an_earlier_version_move_into_sql(settings: Settings) -> None:
+    """Markers and the watermark that an earlier version kept in the data folder."""
+    folder = settings.data_dir / ".pending-recompute"
+    folder.mkdir(parents=True)
+    (folder / "0a1b.json").write_text(json.dumps({"athleteId": "a", "since": "2026-03-02"}))
+    (folder / "0c2d.json").write_text(json.dumps({"athleteId": "b", "since": None}))
+    (folder / ".flush-scheduled").write_text("1700000000")
+    watermark = settings.data_dir / ".rollup-watermark.json"
+    watermark.write_text(json.dumps({"watermark": "2026-03-01T03:00:00+00:00"}))
+    stores = Stores(settings)
+    stores.initialize()
+    try:
+        assert stores.coordination.pending_athletes() == {"a": date(2026, 3, 2), "b": None}
+        assert stores.coordination.read_mark(WATERMARK) == "2026-03-01T03:00:00+00:00"
+        assert not folder.exists() and not watermark.exists()
+    finally:
+        stores.close()
+
+
+def test_a_daily_recompute_whose_weekly_follow_up_is_unsent_keeps_the_mark(
     settings: Settings, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The marker's date (earlier than the job's `since`) would be lost: the job's next run
+    """The mark's date (earlier than the job's `since`) would be lost: the job's next run
     has only its arguments."""
     stores.repository("activities").upsert_many(
         [activity(1, day="2026-03-02"), activity(2, day="2026-03-09")]
     )
-    mark_pending(stores, "athlete-1", date(2026, 3, 1))
+    stores.coordination.mark_pending("athlete-1", date(2026, 3, 1))
 
-    def unsent(task: TrainlogTask, name: str, *args: object, **kwargs: object) -> None:
-        raise Unavailable(f"cannot queue {name}: broker unreachable")
+    def unsent(task: TrainlogTask, job: object, *args: object, **kwargs: object) -> None:
+        raise Unavailable("cannot queue the weekly recompute: broker unreachable")
 
     monkeypatch.setattr(TrainlogTask, "enqueue", unsent)
     app = create_app(settings.with_(max_retries=0))
     result = app.tasks["trainlog.recompute_daily_metrics"].apply(args=["athlete-1", "2026-03-08"])
     assert result.failed() and isinstance(result.result, Unavailable)
-    assert take_pending(stores, "athlete-1") == (True, date(2026, 3, 1))
+    assert stores.coordination.take_pending("athlete-1") == (True, date(2026, 3, 1))
+
+
+def test_the_coordination_tables_are_not_open_to_producers(stores: Stores) -> None:
+    from storage.errors import ValidationError
+    from tasks.rows import upsert_rows
+
+    for table in ("recompute_pending", "coordination_marks"):
+        with pytest.raises(ValidationError, match=table):
+            upsert_rows(stores, table, [{"athleteId": "a", "markedAt": 1.0}])
+    assert stores.backend_of("recompute_pending") == "sql"

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from storage import migrations
+from storage.coordination import WATERMARK
 from storage.settings import Settings
 from storage.sql.database import Database
 from storage.stores import Stores
 from tasks import sessions
 from tasks.metrics import recompute
-from tasks.metrics.inputs import write_watermark
 from tests.factories import session_payload
 
 
@@ -59,7 +59,9 @@ def test_sessions_are_unsynced_until_marked_for_the_version_read(sql_settings: S
 def test_the_nightly_rollup_writes_the_activity_of_a_session_whose_flush_never_ran(
     stores: Stores,
 ) -> None:
-    write_watermark(stores, (datetime.now(UTC) - timedelta(minutes=1)).isoformat())
+    stores.coordination.write_mark(
+        WATERMARK, (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    )
     saved = sessions.save_session(stores, session_payload(3))  # its pending mark is never made
     assert session_ids(stores, "athlete-1") == set()
     result = recompute.nightly_rollup(stores)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.locks import acquire_lock
+from storage.coordination import PENDING_LOCK
+from storage.sql.named_locks import holding
 from tasks.failures import list_failures
 from tests.factories import session_payload
 from tests.pipeline.conftest import redis_outage, wait_for, wait_for_sessions
@@ -28,10 +29,8 @@ def test_a_follow_up_sent_while_redis_is_down_still_runs(tmp_path: Path, seconds
         visibility_timeout=60,  # a flush looks lost only after 120 s
     ) as outage:
         stores = outage.stores
-        pending_lock = outage.settings.data_dir / ".pending-recompute" / ".lock"
-        pending_lock.parent.mkdir(parents=True, exist_ok=True)
         with WorkerProcess(outage.settings, name="follow-up", concurrency=1):
-            with acquire_lock(pending_lock, exclusive=True, timeout=5):
+            with holding(stores.database, [PENDING_LOCK], timeout=5):
                 result = outage.client.send("save_session", session_payload(7, userId=ATHLETE))
                 wait_for_sessions(stores, 1, timeout=30)  # its data is in; it waits on the lock
                 time.sleep(0.5)

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from storage.coordination import FLUSH
 from storage.errors import ValidationError
 from storage.sessions.schema import shipped_schema
 from tests.factories import activity, session_payload
@@ -62,8 +63,10 @@ def test_changes_are_followed_by_one_recompute_of_every_pending_athlete(
         result.get(timeout=TIMEOUT)
     daily = pipeline.stores.repository("daily_metrics")
     assert wait_for(lambda: all(len(daily.read_frame({"athleteId": a})) for a in athletes), 30)
-    pending = pipeline.settings.data_dir / ".pending-recompute"
-    assert wait_for(lambda: not list(pending.glob("*.json")) and not list(pending.glob(".flush*")))
+    coordination = pipeline.stores.coordination
+    assert wait_for(
+        lambda: coordination.read_mark(FLUSH) is None and not coordination.pending_athletes()
+    )
 
 
 def test_upsert_rows_and_nightly_rollup(pipeline: Pipeline) -> None:

@@ -1,4 +1,4 @@
-"""tasks.request.TrainlogRequest, in the worker's main process: a job whose pool process could
+"""workers.request.TrainlogRequest, in the worker's main process: a job whose pool process could
 not reach the broker or the result backend around the job (to mark it started, to store its
 result) is sent again, instead of being acknowledged as failed and so lost, and so is a job
 whose time limit ran out after the worker lost the broker while it ran. A job that failed for
@@ -21,9 +21,9 @@ from celery.contrib.testing.mocks import TaskMessage
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from storage.settings import Settings
-from tasks.request import BROKER_LOST_AT, TrainlogRequest
 from workers.app import TrainlogCelery, create_app
 from workers.config import embedded_folders
+from workers.request import TrainlogRequest
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def started_request(app: TrainlogCelery, broker_lost: float | None) -> tuple[Any
     request, on_ack, on_reject = ping_request(app)
     request.time_start = time.time() - 5
     if broker_lost is not None:
-        setattr(app, BROKER_LOST_AT, request.time_start + broker_lost)
+        app.broker_lost_at = request.time_start + broker_lost
     return request, on_ack, on_reject
 
 

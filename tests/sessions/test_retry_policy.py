@@ -12,11 +12,11 @@ from kombu.exceptions import OperationalError
 from storage.errors import LockTimeout, Unavailable
 from storage.settings import Settings
 from storage.stores import Stores
-from tasks import sessions
-from tasks.base import retry_delay
+from tasks import jobs, sessions
 from tasks.failures import stored_arguments
 from tests.factories import session_payload
 from workers.app import create_app
+from workers.retries import retry_delay
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_transient_error_retries_then_fails_and_is_recorded(app, monkeypatch) ->
         raise LockTimeout("could not lock activities.csv", path="activities.csv")
 
     monkeypatch.setattr(sessions, "save_session", flaky)
-    monkeypatch.setattr("tasks.base.retry_delay", lambda attempt, cap: 0)
+    monkeypatch.setattr("workers.task.retry_delay", lambda attempt, cap: 0)
     result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
     assert result.failed() and isinstance(result.result, LockTimeout)
     assert len(calls) == 3  # the first run and two retries
@@ -49,7 +49,7 @@ def test_transient_error_then_success(app, monkeypatch) -> None:
         return real(stores, payload)
 
     monkeypatch.setattr(sessions, "save_session", flaky_once)
-    monkeypatch.setattr("tasks.base.retry_delay", lambda attempt, cap: 0)
+    monkeypatch.setattr("workers.task.retry_delay", lambda attempt, cap: 0)
     result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
     assert result.get()["sessionId"] and len(calls) == 2
 
@@ -108,13 +108,13 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_a_follow_up_the_broker_refuses_is_unavailable_naming_it(settings, monkeypatch) -> None:
     """A real kombu publish to a closed port, with the wait cut to one retry (results in SQL:
     outside a worker, a Redis result backend would subscribe, and fail, first)."""
-    monkeypatch.setattr("tasks.base.FOLLOW_UP_RETRY_POLICY", {"max_retries": 1})
+    monkeypatch.setattr("workers.task.FOLLOW_UP_RETRY_POLICY", {"max_retries": 1})
     settings.home.mkdir(parents=True, exist_ok=True)
     results = f"db+sqlite:///{settings.home / 'results.sqlite'}"
     app = create_app(settings.with_(broker_url="redis://127.0.0.1:1/0", result_backend=results))
     task = app.tasks["trainlog.save_session"]
     with pytest.raises(Unavailable, match=r"cannot queue trainlog\.recompute_pending") as caught:
-        task.enqueue("trainlog.recompute_pending")
+        task.enqueue(jobs.recompute_pending)
     assert caught.value.transient
 
 

@@ -71,7 +71,7 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
         """kombu creates a missing exchange file empty and then writes it, and a sender
         reading the table in between fails to parse it; here the file appears holding an
         empty table, and kombu's own update (under its lock) adds the binding."""
-        table = self._exchange_file(exchange)
+        table = self._table_file(exchange)
         self.control_folder.mkdir(parents=True, exist_ok=True)
         if not table.exists():
             temporary = table.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}")
@@ -87,6 +87,17 @@ class Channel(AckedQueues, kombu_filesystem.Channel):
             finally:
                 temporary.unlink(missing_ok=True)
         super()._queue_bind(exchange, routing_key, pattern, queue)
+
+    def _table_file(self, exchange: str) -> Path:
+        """The file of an exchange's bindings, where every kombu version keeps it; a name that
+        could leave the control folder is refused (kombu 5.7 checks, older ones do not)."""
+        if (
+            not exchange
+            or any(part in exchange for part in ("/", "\\", "\x00"))
+            or (exchange.startswith("."))
+        ):
+            raise kombu_filesystem.ChannelError(f"invalid exchange name: {exchange!r}")
+        return Path(self.control_folder) / f"{exchange}.exchange"
 
     def set_aside(self, message: Any, reason: str) -> None:
         """Keep a message no worker can run in the rejected folder, with the reason; the caller

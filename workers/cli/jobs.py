@@ -40,7 +40,18 @@ def _json_argument(text: str, what: str, limit: int) -> Any:
         return text  # a bare word such as an athlete id
 
 
-@main.command()
+class _ListsJobs(click.Command):
+    """`trainlog enqueue --help` ends with the public jobs and their arguments (the
+    registry's, read only when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from tasks.registry import JOBS
+
+        with formatter.section("Jobs"):
+            formatter.write_dl([(j.short, " ".join(j.arguments) or "-") for j in JOBS if j.public])
+
+
+@main.command(cls=_ListsJobs)
 @click.argument("job")
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_text", default="{}", help="keyword arguments as JSON")

@@ -16,7 +16,7 @@ Likewise a job whose time limit ran out after the worker lost the broker connect
 ran: the limit went on counting while the worker reconnected (its main process does nothing
 else meanwhile, not even collect finished jobs), so the timeout says nothing about the job,
 and Celery would acknowledge it as failed. The worker's consumer notes when it lost the
-broker (`BROKER_LOST_AT` on the app, workers/consumer.py)."""
+broker (`broker_lost_at` on the app, workers/consumer.py)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ from celery.worker.state import task_ready
 
 from storage.errors import ValidationError
 from storage.json_values import check_arguments
-from tasks.base import UNREACHABLE, retry_delay
+from workers.retries import UNREACHABLE, retry_delay
 
 log = logging.getLogger(__name__)
-BROKER_LOST_AT = "trainlog_broker_lost_at"  # app attribute: time() of the last broker loss
 TIME_LIMITS = (SoftTimeLimitExceeded, TimeLimitExceeded)
 
 
@@ -89,7 +88,7 @@ class TrainlogRequest(Request):
 
     def _outlived_broker(self) -> bool:
         """Whether the worker lost its broker connection after this job started."""
-        lost_at = getattr(self.task.app, BROKER_LOST_AT, None)
+        lost_at = getattr(self.task.app, "broker_lost_at", None)  # TrainlogCelery's
         return lost_at is not None and self.time_start is not None and lost_at >= self.time_start
 
     def _send_again(self, why: str) -> None:

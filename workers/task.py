@@ -6,47 +6,27 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import random
+from collections.abc import Callable
 from typing import Any
 
-import redis.exceptions
 from celery import Task, current_task
-from celery.exceptions import BackendError, Reject
-from kombu.exceptions import OperationalError
+from celery.exceptions import Reject
 
 from storage.errors import PersistenceError, Unavailable, ValidationError
 from storage.json_values import check_arguments
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks.failures import record_failure
+from tasks.registry import name_of
+from workers.request import TrainlogRequest
+from workers.retries import FOLLOW_UP_RETRY_POLICY, UNREACHABLE, retry_delay
 
 log = logging.getLogger(__name__)
-# what a pool process raises when the broker or result backend cannot be reached
-UNREACHABLE = (
-    BackendError,
-    OperationalError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    ConnectionError,
-)
-# a follow-up job waits ~10 s for a broker that went away (Celery's default gives up after
-# 0.6 s): tries at 0, 0.5, 1.5 s, then every 1 s
-FOLLOW_UP_RETRY_POLICY = {
-    "max_retries": 11,
-    "interval_start": 0,
-    "interval_step": 0.5,
-    "interval_max": 1.0,
-}
-
-
-def retry_delay(attempt: int, cap: float) -> float:
-    """Exponential backoff with full jitter: 1, 2, 4, ... seconds, capped."""
-    return random.uniform(0.5, 1.0) * min(cap, 2.0**attempt)
 
 
 class TrainlogTask(Task):
     abstract = True
-    Request = "tasks.request:TrainlogRequest"  # refuses too-deep arguments before the pool
+    Request = TrainlogRequest  # refuses bad arguments in the main process, before the pool
 
     @property
     def settings(self) -> Settings:
@@ -135,15 +115,24 @@ class TrainlogTask(Task):
         except Exception:  # the failure log must never hide the failure itself
             log.exception("could not record the failure of %s %s", self.name, task_id)
 
-    def enqueue(self, name: str, *args: Any, countdown: float = 0, **kwargs: Any) -> None:
-        """Queue a follow-up job by its public name (routing picks the queue), to run no
-        sooner than `countdown` seconds from now. A broker still unreachable after
-        FOLLOW_UP_RETRY_POLICY is UNAVAILABLE: transient, so this job runs again."""
+    @property
+    def task_id(self) -> str | None:
+        return self.request.id
+
+    @property
+    def worker(self) -> str | None:
+        return self.request.hostname
+
+    def enqueue(self, job: Callable[..., Any], *args: Any, countdown: float = 0) -> None:
+        """Queue a follow-up job by its plain function (the registry names it, routing picks
+        the queue), to run no sooner than `countdown` seconds from now. A broker still
+        unreachable after FOLLOW_UP_RETRY_POLICY is UNAVAILABLE: transient, so this job runs
+        again."""
+        name = name_of(job)
         try:
             self.app.send_task(
                 name,
                 args=list(args),
-                kwargs=kwargs,
                 countdown=countdown or None,
                 retry=True,
                 retry_policy=FOLLOW_UP_RETRY_POLICY,

@@ -1,0 +1,157 @@
+"""State the workers coordinate through, kept in SQL so every host sees the same: athletes
+waiting for a metrics recompute (coalesced into one flush job), named marks (the flush
+scheduled, the rollup watermark, the export folder's identity) and the lock that lets one
+recompute write at a time. PostgreSQL serves several hosts; the embedded SQLite one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from storage.sql.database import Database
+from storage.sql.named_locks import holding
+from storage.sql.schema import sql_table
+
+PENDING_LOCK = "trainlog:pending"  # held while the pending athletes or the flush mark change
+METRICS_LOCK = "trainlog:metrics"  # held for a recompute's reads and writes
+FLUSH = "flush-scheduled"
+WATERMARK = "rollup-watermark"
+
+Since = date | None  # None: recompute everything
+
+
+def _earliest(a: Since, b: Since) -> Since:
+    return None if a is None or b is None else min(a, b)
+
+
+class Coordination:
+    """One database's coordination state. A flush mark older than `flush_lost_after` seconds
+    belongs to a job that looks lost, so the next change schedules another."""
+
+    def __init__(self, database: Database, *, lock_timeout: float, flush_lost_after: float):
+        self.database = database
+        self.lock_timeout = lock_timeout
+        self.flush_lost_after = flush_lost_after
+        self.pending = sql_table("recompute_pending")
+        self.marks = sql_table("coordination_marks")
+
+    @contextmanager
+    def _changing(self) -> Iterator[Connection]:
+        with (
+            holding(self.database, [PENDING_LOCK], self.lock_timeout),
+            self.database.transaction(write=True) as connection,
+        ):
+            yield connection
+
+    def mark_pending(self, athlete: str, since: Since) -> bool:
+        """Note that `athlete` needs a recompute from `since` (an earlier pending date wins).
+        True when the caller must schedule the flush job: none is scheduled, or it looks lost.
+
+        A mark already covered, with a live flush scheduled, is answered by a read without the
+        lock, so a stream of saves does not queue on it: the change was committed before this
+        call, and a flush that takes the mark afterwards reads the data after taking it."""
+        with self.database.transaction() as connection:
+            if self._covered(connection, athlete, since) and self._flush_live(connection):
+                return False
+        with self._changing() as connection:
+            self._merge(connection, {athlete: since})
+            if self._flush_live(connection):
+                return False
+            self._set_mark(connection, FLUSH, "scheduled")
+            return True
+
+    def forget_flush(self) -> None:
+        """Undo the flush mark of a `mark_pending` whose job could not be sent, so the next
+        mark schedules one; the athletes stay pending."""
+        with self._changing() as connection:
+            connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
+
+    def take_pending(self, athlete: str) -> tuple[bool, Since]:
+        """Remove one athlete's mark: (True, its date) if there was one, else (False, None)."""
+        with self._changing() as connection:
+            where = self.pending.c.athleteId == athlete
+            row = connection.execute(sa.select(self.pending.c.since).where(where)).first()
+            connection.execute(self.pending.delete().where(where))
+            return (row is not None, row[0] if row else None)
+
+    def take_all_pending(self) -> dict[str, Since]:
+        """Every pending athlete with its date, removed with the flush mark: a change from now
+        on schedules the next flush."""
+        with self._changing() as connection:
+            connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
+            rows = connection.execute(sa.select(self.pending.c.athleteId, self.pending.c.since))
+            taken = {str(athlete): since for athlete, since in rows}
+            connection.execute(self.pending.delete())
+            return taken
+
+    def pending_athletes(self) -> dict[str, Since]:
+        """The athletes waiting for a recompute, left in place (for monitors)."""
+        with self.database.transaction() as connection:
+            rows = connection.execute(sa.select(self.pending.c.athleteId, self.pending.c.since))
+            return {str(athlete): since for athlete, since in rows}
+
+    def restore_pending(self, since: Mapping[str, Since]) -> None:
+        """Put back what a failed recompute took, so its retry (or the next flush) does it."""
+        if since:
+            with self._changing() as connection:
+                self._merge(connection, since)
+
+    def read_mark(self, name: str) -> str | None:
+        with self.database.transaction() as connection:
+            found = connection.execute(
+                sa.select(self.marks.c.value).where(self.marks.c.name == name)
+            ).first()
+        return None if found is None else found[0]
+
+    def write_mark(self, name: str, value: str) -> None:
+        with self.database.transaction(write=True) as connection:
+            self._set_mark(connection, name, value)
+
+    @contextmanager
+    def metrics_lock(self, timeout: float) -> Iterator[None]:
+        """One recompute at a time on this database, on whichever host it runs, so a run that
+        read its inputs earlier never overwrites a newer one's rows."""
+        with holding(self.database, [METRICS_LOCK], timeout):
+            yield
+
+    def _covered(self, connection: Connection, athlete: str, since: Since) -> bool:
+        row = connection.execute(
+            sa.select(self.pending.c.since).where(self.pending.c.athleteId == athlete)
+        ).first()
+        return row is not None and (row[0] is None or (since is not None and row[0] <= since))
+
+    def _flush_live(self, connection: Connection) -> bool:
+        at = connection.execute(
+            sa.select(self.marks.c.markedAt).where(self.marks.c.name == FLUSH)
+        ).scalar()
+        return at is not None and time.time() - at <= self.flush_lost_after
+
+    def _merge(self, connection: Connection, since: Mapping[str, Since]) -> None:
+        current = dict(
+            connection.execute(
+                sa.select(self.pending.c.athleteId, self.pending.c.since).where(
+                    self.pending.c.athleteId.in_(list(since))
+                )
+            ).all()
+        )
+        now = time.time()
+        for athlete, day in since.items():
+            if athlete not in current:
+                connection.execute(
+                    self.pending.insert().values(athleteId=athlete, since=day, markedAt=now)
+                )
+            elif (merged := _earliest(current[athlete], day)) != current[athlete]:
+                connection.execute(
+                    self.pending.update()
+                    .where(self.pending.c.athleteId == athlete)
+                    .values(since=merged)
+                )
+
+    def _set_mark(self, connection: Connection, name: str, value: str | None) -> None:
+        connection.execute(self.marks.delete().where(self.marks.c.name == name))
+        connection.execute(self.marks.insert().values(name=name, value=value, markedAt=time.time()))
