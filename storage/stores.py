@@ -70,15 +70,35 @@ class Stores:
         return self._repositories[name]
 
     def initialize(self) -> None:
-        """Create folders and the SQL schema (idempotent)."""
+        """Create folders and bring the SQL schema to the heads (idempotent): for the tools
+        that own the schema (`trainlog migrate`, the demo, tests)."""
+        from storage.migrations import create_schema
+
+        self._make_folders()
+        create_schema(self.database)
+        self._adopt_legacy_state()
+
+    def prepare(self) -> None:
+        """Ready for work (a worker, a CLI command): folders, then the schema. The embedded
+        SQLite database migrates itself, so `trainlog demo` needs no step; PostgreSQL must be
+        at the heads already (a MIGRATION error names the command to run)."""
+        from storage.migrations import create_schema, require_heads
+
+        self._make_folders()
+        if self.database.dialect == "sqlite":
+            create_schema(self.database)
+        else:
+            require_heads(self.database)
+        self._adopt_legacy_state()
+
+    def _make_folders(self) -> None:
         for folder in (self.settings.data_dir, self.settings.export_dir, self.settings.import_dir):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:  # the job that needs it reports a clear, retried error
                 log.warning("cannot create %s: %s", folder, error.strerror)
-        from storage.migrations import create_schema
 
-        create_schema(self.database)
+    def _adopt_legacy_state(self) -> None:
         from storage.legacy_state import adopt_legacy_state
 
         adopt_legacy_state(self.coordination, self.settings.data_dir)

@@ -13,7 +13,7 @@ from celery import Celery, signals
 from celery.utils.log import get_logger
 
 from storage.atomic import remove_abandoned_temps
-from storage.errors import ConfigurationError
+from storage.errors import ConfigurationError, PersistenceError
 from storage.settings import Settings, load_settings
 from storage.stores import Stores
 from workers.brokers.claims import recover_claims
@@ -24,6 +24,7 @@ from workers.flower import require_credentials, starting_flower
 from workers.jobs import register_jobs
 
 logger = get_logger(__name__)
+EXIT_REFUSED = 3  # a worker that refuses to start on a database it cannot use
 
 
 class TrainlogCelery(Celery):
@@ -39,7 +40,7 @@ class TrainlogCelery(Celery):
         """This process's storage, schema at head: a forked pool child opens its own."""
         if self._stores is None or self._stores[0] != os.getpid():
             stores = Stores(self.settings)
-            stores.initialize()
+            stores.prepare()
             self._stores = (os.getpid(), stores)
         return self._stores[1]
 
@@ -85,6 +86,23 @@ def _remove_abandoned_temps(instance: Any = None, **_: Any) -> None:
     removed += remove_abandoned_temps(settings.data_dir, older_than=grace, recursive=True)
     if removed:
         logger.warning("removed %d temp file(s) that writers killed mid-write left", removed)
+
+
+@signals.worker_init.connect
+def _refuse_an_outdated_schema(sender: Any = None, **_: Any) -> None:
+    """A worker on a PostgreSQL database whose schema is not at the heads would fail every
+    job: it refuses to start instead, saying which command to run."""
+    settings = getattr(getattr(sender, "app", None), "settings", None)
+    if not isinstance(settings, Settings):
+        return
+    stores = Stores(settings)
+    try:
+        stores.prepare()
+    except PersistenceError as error:
+        print(f"error: the worker cannot start: {error}", file=sys.stderr)  # before logging
+        raise SystemExit(EXIT_REFUSED) from None
+    finally:
+        stores.close()
 
 
 @signals.worker_init.connect

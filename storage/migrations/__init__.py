@@ -172,6 +172,19 @@ def create_schema(database: Database) -> None:
         upgrade(database)
 
 
+def require_heads(database: Database) -> None:
+    """MIGRATION unless the database is at the heads: on PostgreSQL a migration is a deploy
+    step, run once, not something the first worker to start happens to do."""
+    current, heads = current_revisions(database), head_revisions()
+    if current != heads:
+        where = database.engine.url.render_as_string(hide_password=True)
+        raise MigrationError(
+            f"the database {where} is at revision {', '.join(current) or 'base (empty)'}; "
+            f"this version of trainlog needs {', '.join(heads)}: run `trainlog migrate "
+            "upgrade` (compose: the migrate service) before starting workers"
+        )
+
+
 def history() -> list[dict[str, Any]]:
     script = ScriptDirectory.from_config(alembic_config())
     return [

@@ -25,7 +25,7 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
     `trainlog enqueue recompute_daily_metrics ATHLETE SINCE`. (The `import_sessions` job,
     run by a worker, queues that recompute itself.) Exits 1 when any file was refused."""
     stores = Stores(settings_from(ctx))
-    stores.initialize()
+    stores.prepare()
     root = sessions.allowed_import_folder(stores, folder)
     total = len(list(root.glob("*.json")))
     with tqdm(total=total, unit="file", disable=as_json) as bar:
@@ -46,7 +46,7 @@ def export(ctx: click.Context, session_ids: tuple[str, ...], as_json: bool) -> N
     """(Re)write session JSON files: the given ids, or repair every divergence (sessions it
     imports are listed under `recomputeFrom`, as for import-sessions)."""
     stores = Stores(settings_from(ctx))
-    stores.initialize()
+    stores.prepare()
     if session_ids:
         emit([sessions.export_session_json(stores, sid) for sid in session_ids], as_json)
     else:

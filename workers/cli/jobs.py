@@ -110,7 +110,7 @@ def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
     from tasks.failures import list_failures
 
     stores = Stores(settings_from(ctx))
-    stores.initialize()
+    stores.prepare()
     rows = list_failures(stores, limit)
     if as_json:
         emit(rows, True)

@@ -32,7 +32,7 @@ def _database(ctx: click.Context) -> Database:
 JSON = click.option("--json", "as_json", is_flag=True)
 
 
-@migrate.command("upgrade")
+@migrate.command("upgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="heads")
 @JSON
 @click.pass_context
@@ -51,7 +51,7 @@ def upgrade_command(ctx: click.Context, revision: str, as_json: bool) -> None:
         database.dispose()
 
 
-@migrate.command("downgrade")
+@migrate.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @click.option("--yes", is_flag=True, help="drop tables that hold rows without asking")
 @JSON
@@ -140,7 +140,7 @@ def seeds(ctx: click.Context, action: str, as_json: bool) -> None:
     from storage.seeds.sync import sync_seeds
 
     stores = Stores(settings_from(ctx))
-    stores.initialize()
+    stores.prepare()
     actor = f"{getpass.getuser()}@{socket.gethostname()} (trainlog seeds {action})"
     report = sync_seeds(
         stores.database, apply=action != "check", reset=action == "reset", actor=actor
