@@ -112,6 +112,18 @@ class Coordination:
         with self.database.transaction(write=True) as connection:
             self._set_mark(connection, name, value)
 
+    def claim_mark(self, name: str, value: str) -> str:
+        """Set mark `name` to `value` unless it is set: the value in place afterwards (of
+        two hosts claiming at once, one wins and both see its value)."""
+        with self._changing() as connection:
+            found = connection.execute(
+                sa.select(self.marks.c.value).where(self.marks.c.name == name)
+            ).first()
+            if found is not None:
+                return str(found[0])
+            self._set_mark(connection, name, value)
+            return value
+
     @contextmanager
     def metrics_lock(self, timeout: float) -> Iterator[None]:
         """One recompute at a time on this database, on whichever host it runs, so a run that

@@ -8,7 +8,7 @@ import builtins
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,9 @@ def utcnow() -> datetime:
 class Page:
     rows: list[Row]
     next_cursor: str | None = None
+
+
+ANY_OF = (list, tuple, set, frozenset)  # a filter value of these: the row matches any of them
 
 
 @dataclass
@@ -216,10 +219,11 @@ class Repository(ABC):
         from storage.limits import check_frame, refuse_stored
         from storage.repositories.frames import filter_frame, rows_to_frame
 
-        frame = rows_to_frame(self.table, builtins.list(self.iterate(filters, page_size=5000)))
+        scalar = {n: v for n, v in (filters or {}).items() if not isinstance(v, ANY_OF)}
+        frame = rows_to_frame(self.table, builtins.list(self.iterate(scalar, page_size=5000)))
         where = f"the {self.backend_name} table {self.table.name}"
         check_frame(self.table, frame, refuse_stored(self.table, frame, where))
-        return filter_frame(self.table, frame, None, since, changed_after, before)
+        return filter_frame(self.table, frame, filters, since, changed_after, before)
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
         """Rows of each athlete in `scope` dated on/after its date are replaced by `frame`'s
@@ -245,14 +249,19 @@ class Repository(ABC):
 
     # -- shared logic ----------------------------------------------------------------------------
     def _upsert(
-        self, rows: builtins.list[Mapping[str, Any]], deadline: float | None
+        self,
+        rows: builtins.list[Mapping[str, Any]],
+        deadline: float | None,
+        unit: Unit | None = None,
     ) -> tuple[builtins.list[Row], builtins.list[Row], builtins.list[Row]]:
-        """(every row as stored, the changed ones, the stored rows those replaced)."""
+        """(every row as stored, the changed ones, the stored rows those replaced), in the
+        caller's unit of work if it passes one, else in one of its own."""
         clean = [(validate_row(self.table, row), row.get("version")) for row in rows]
         keys = [key_of(self.table, row) for row, _ in clean]
         results: builtins.list[Row] = []
-        with self.transaction(deadline) as unit:
-            existing = unit.fetch(list(dict.fromkeys(keys)))
+        opened = nullcontext(unit) if unit is not None else self.transaction(deadline)
+        with opened as work:
+            existing = work.fetch(list(dict.fromkeys(keys)))
             replaced = dict(existing)
             changed: dict[Key, Row] = {}
             for (row, expected), key in zip(clean, keys, strict=True):
@@ -263,7 +272,7 @@ class Repository(ABC):
                     existing[key] = changed[key] = stored
                 results.append(stored)
             if changed:
-                unit.put(list(changed.values()), set(replaced) & set(changed))
+                work.put(list(changed.values()), set(replaced) & set(changed))
         return results, list(changed.values()), [replaced[k] for k in changed if k in replaced]
 
     def _data_columns(self) -> builtins.list[str]:

@@ -88,10 +88,14 @@ def filter_frame(
     changed_after: str | None,
     before: str | None = None,
 ) -> pd.DataFrame:
-    """Equality filters, `since` (on/after) and `before` (strictly before) on the table's
-    partition column, `updatedAt` after a stamp."""
+    """Equality filters (a list: any of its values), `since` (on/after) and `before`
+    (strictly before) on the table's partition column, `updatedAt` after a stamp."""
     for name, value in (filters or {}).items():
-        frame = frame[frame[name] == cell_to_frame(table.column(name).type, value)]
+        kind = table.column(name).type
+        if isinstance(value, list | tuple | set | frozenset):  # any of these values
+            frame = frame[frame[name].isin([cell_to_frame(kind, v) for v in value])]
+        else:
+            frame = frame[frame[name] == cell_to_frame(kind, value)]
     for bound, keep in ((since, lambda text: text >= since), (before, lambda text: text < before)):
         if bound is None:
             continue

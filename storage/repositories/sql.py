@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
-from storage.repositories.base import Key, Repository, Unit
+from storage.repositories.base import ANY_OF, Key, Repository, Unit
 from storage.sql.database import Database
 from storage.sql.schema import sql_table
 from storage.tables import ColumnType, Table
-from storage.values import Row, parse_datetime
+from storage.values import Row, key_of, parse_datetime
 
 CHUNK = 500
+MAX_IN = 900  # values of one IN filter put in a query (SQLite allows 32,766 in all)
 
 
 @dataclass
@@ -27,14 +29,8 @@ class SqlUnit(Unit):
 
     def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]:
         found: dict[Key, Row] = {}
-        columns = [self.sql.c[name] for name in self.table.key]
         for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            match = (
-                columns[0].in_([k[0] for k in chunk])
-                if len(columns) == 1
-                else sa.tuple_(*columns).in_(chunk)
-            )
+            match = self._matching(keys[start : start + CHUNK])
             for record in self.connection.execute(sa.select(self.sql).where(match)).mappings():
                 row = from_db(self.table, dict(record))
                 found[tuple(row[n] for n in self.table.key)] = row
@@ -62,10 +58,28 @@ class SqlUnit(Unit):
 
     def remove(self, keys: Sequence[Key]) -> int:
         removed = 0
-        for key in keys:
-            match = sa.and_(*(self.sql.c[n] == v for n, v in zip(self.table.key, key, strict=True)))
+        for start in range(0, len(keys), CHUNK):
+            match = self._matching(keys[start : start + CHUNK])
             removed += self.connection.execute(sa.delete(self.sql).where(match)).rowcount or 0
         return removed
+
+    def keys_in_scope(self, scope: Mapping[str, str], date_column: str) -> list[Key]:
+        """The keys of each athlete's rows dated on/after its scope date (a DATE column)."""
+        columns = [self.sql.c[n] for n in self.table.key]
+        found: list[Key] = []
+        for athlete, since in scope.items():
+            query = sa.select(*columns).where(
+                self.sql.c.athleteId == athlete,
+                self.sql.c[date_column] >= date.fromisoformat(since[:10]),
+            )
+            found.extend(tuple(row) for row in self.connection.execute(query))
+        return found
+
+    def _matching(self, keys: Sequence[Key]) -> sa.ColumnElement[bool]:
+        columns = [self.sql.c[name] for name in self.table.key]
+        if len(columns) == 1:
+            return columns[0].in_([k[0] for k in keys])
+        return sa.tuple_(*columns).in_(list(keys))
 
     def _key(self, row: Row) -> Key:
         return tuple(row[n] for n in self.table.key)
@@ -110,6 +124,83 @@ class SqlRepository(Repository):
                 sql=self.sql,
                 naive_datetimes=self.database.dialect == "sqlite",
             )
+
+    def read_frame(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        since: str | None = None,
+        changed_after: str | None = None,
+        before: str | None = None,
+    ) -> pd.DataFrame:
+        """The bulk path with its filters in the query, on indexed columns where the table has
+        them: only the rows that can match leave the database (the bounds a day wide, the
+        exact cut made on the frame as for CSV)."""
+        from storage.limits import check_frame, refuse_stored
+        from storage.repositories.frames import filter_frame, rows_to_frame
+
+        query = sa.select(self.sql).where(
+            *self._pushed(filters or {}, since, changed_after, before)
+        )
+        with self.database.transaction(table=self.table.name) as connection:
+            rows = [from_db(self.table, dict(r)) for r in connection.execute(query).mappings()]
+        frame = rows_to_frame(self.table, rows)
+        check_frame(
+            self.table, frame, refuse_stored(self.table, frame, f"the SQL table {self.sql}")
+        )
+        return filter_frame(self.table, frame, filters, since, changed_after, before)
+
+    def _pushed(
+        self,
+        filters: Mapping[str, Any],
+        since: str | None,
+        changed_after: str | None,
+        before: str | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        for name, value in filters.items():
+            column = self.sql.c[name]
+            if not isinstance(value, ANY_OF):
+                conditions.append(column == value)
+            elif len(value) <= MAX_IN:
+                conditions.append(column.in_(list(value)))
+        day = timedelta(days=1)
+        if self.table.partition is not None:
+            column = self.sql.c[self.table.partition]
+            kind = self.table.column(self.table.partition).type
+            if since is not None:
+                conditions.append(column >= self._bound(kind, since, -day))
+            if before is not None:
+                conditions.append(column < self._bound(kind, before, day))
+        if changed_after is not None:
+            stamp = parse_datetime(changed_after) - timedelta(seconds=1)
+            conditions.append(self.sql.c.updatedAt >= self._naive(stamp))
+        return conditions
+
+    def _bound(self, kind: ColumnType, text: str, slack: timedelta) -> date | datetime:
+        day = date.fromisoformat(text[:10]) + slack
+        if kind is ColumnType.DATE:
+            return day
+        return self._naive(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+    def _naive(self, moment: datetime) -> datetime:
+        """SQLite keeps timestamps as naive UTC text; PostgreSQL compares aware ones."""
+        if self.database.dialect == "sqlite":
+            return moment.astimezone(UTC).replace(tzinfo=None)
+        return moment
+
+    def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
+        """One transaction: the scope's stale rows deleted by key, the new ones upserted."""
+        from storage.repositories.frames import frame_to_rows
+
+        new_rows = frame_to_rows(self.table, frame)
+        new_keys = {key_of(self.table, row) for row in new_rows}
+        with self.transaction() as unit:
+            assert isinstance(unit, SqlUnit)
+            stale = [k for k in unit.keys_in_scope(scope, date_column) if k not in new_keys]
+            removed = unit.remove(stale)
+            changed = self._upsert(list[Mapping[str, Any]](new_rows), None, unit)[1]
+        return removed + len(changed)
 
     def scan(
         self,

@@ -15,10 +15,8 @@ def read_for(
     stores: Stores, table: str, athletes: Iterable[str] | None, since: str | None = None
 ) -> pd.DataFrame:
     """The rows of these athletes (None: all); `since`: only rows dated on/after it."""
-    frame = stores.repository(table).read_frame(since=since)
-    if athletes is not None:
-        frame = frame[frame["athleteId"].isin(list(athletes))]
-    return frame
+    filters = None if athletes is None else {"athleteId": list(athletes)}
+    return stores.repository(table).read_frame(filters, since=since)
 
 
 def timezones(stores: Stores, athletes: Iterable[str] | None) -> dict[str, str]:

@@ -39,14 +39,28 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("session_ids", nargs=-1)
+@click.option(
+    "--adopt-folder",
+    is_flag=True,
+    help="register this host's export folder as the one every worker must see (after a move)",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handled
-def export(ctx: click.Context, session_ids: tuple[str, ...], as_json: bool) -> None:
+def export(
+    ctx: click.Context, session_ids: tuple[str, ...], adopt_folder: bool, as_json: bool
+) -> None:
     """(Re)write session JSON files: the given ids, or repair every divergence (sessions it
-    imports are listed under `recomputeFrom`, as for import-sessions)."""
+    imports are listed under `recomputeFrom`, as for import-sessions). Only on a host that
+    sees the workers' export folder."""
+    from storage.export_folder import adopt_export_folder, check_export_folder
+
     stores = Stores(settings_from(ctx))
     stores.prepare()
+    if adopt_folder:
+        emit(adopt_export_folder(stores), as_json)
+        return
+    check_export_folder(stores)
     if session_ids:
         emit([sessions.export_session_json(stores, sid) for sid in session_ids], as_json)
     else:

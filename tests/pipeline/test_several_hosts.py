@@ -1,0 +1,101 @@
+"""Two worker hosts that share only Redis and PostgreSQL (every table in SQL) and one export
+folder: what one host marks, the other's job finds; the JSON files are written once; a host
+with an export folder of its own does not start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from storage.errors import Unavailable
+from storage.settings import Settings
+from storage.stores import Stores
+from tests.factories import activity, session_payload
+from tests.pipeline.conftest import make_settings, wait_for
+from tests.services import postgres_database, redis_database
+from workers.client import TrainlogClient
+from workers.process import WorkerProcess
+
+TIMEOUT = 60
+
+
+@dataclass
+class Hosts:
+    a: Settings
+    b: Settings
+    stores: Stores
+    client: TrainlogClient
+
+
+def host_settings(root: Path, name: str, broker: str, database: str, exports: Path) -> Settings:
+    return make_settings(
+        root / name,
+        broker,
+        database_url=database,
+        export_dir=exports,
+        table_backends={"*": "sql"},
+        recompute_delay=1,
+    )
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    root = tmp_path_factory.mktemp("hosts")
+    with redis_database() as broker, postgres_database() as database:
+        shared = root / "shared-mount" / "exports"
+        a, b = (host_settings(root, n, broker, database, shared) for n in ("a", "b"))
+        stores = Stores(a)
+        stores.initialize()  # the deploy's migrate step
+        client = TrainlogClient(a)
+        workers = [WorkerProcess(s, name=n, concurrency=1) for s, n in ((a, "a"), (b, "b"))]
+        try:
+            for worker in workers:
+                worker.start()
+            yield Hosts(a, b, stores, client)
+        finally:
+            for worker in workers:
+                worker.stop()
+            client.close()
+            stores.close()
+
+
+def test_changes_on_either_host_are_recomputed_and_nothing_stays_pending(hosts: Hosts) -> None:
+    athletes = [f"ath-hosts-{n}" for n in range(6)]
+    sent = [
+        hosts.client.send("ingest_activities", [activity(n, athlete=a, day=f"2026-07-0{n + 1}")])
+        for n, a in enumerate(athletes)
+    ]
+    for result in sent:
+        result.get(timeout=TIMEOUT)
+    daily = hosts.stores.repository("daily_metrics")
+    assert wait_for(lambda: all(daily.read_frame({"athleteId": a}).shape[0] for a in athletes), 60)
+    shared = hosts.stores.coordination
+    assert wait_for(
+        lambda: not shared.pending_athletes() and shared.read_mark("flush-scheduled") is None
+    )
+    for settings in (hosts.a, hosts.b):  # nothing coordinates through a host's own folder
+        left = sorted(p.name for p in settings.data_dir.rglob("*") if p.is_file())
+        assert left == [], left
+
+
+def test_sessions_are_written_once_to_the_shared_folder(hosts: Hosts) -> None:
+    payloads = [session_payload(60 + n) for n in range(4)]
+    results = [hosts.client.run("save_session", p, timeout=TIMEOUT) for p in payloads]
+    assert {Path(r["jsonPath"]).parent for r in results} == {hosts.a.export_dir}
+    for _ in range(2):  # whichever host takes it, there is nothing to repair
+        assert hosts.client.run("reconcile_exports", timeout=TIMEOUT)["repaired"] == []
+    files = sorted(hosts.a.export_dir.glob("training_session_*.json"))
+    assert len(files) == len(payloads)
+
+
+def test_a_host_with_an_export_folder_of_its_own_does_not_start(hosts: Hosts) -> None:
+    own = hosts.a.export_dir.parents[1] / "c" / "exports"
+    c = hosts.b.with_(home=own.parent, data_dir=own.parent / "data", export_dir=own)
+    worker = WorkerProcess(c, name="c", concurrency=1)
+    with pytest.raises(Unavailable, match="exited with 3"):
+        worker.start(timeout=60)
+    log = worker.log_path.read_text()
+    assert "CONFIGURATION" in log and str(own) in log and str(hosts.a.export_dir) in log
