@@ -56,3 +56,31 @@ def test_compose_config_validates() -> None:
         [*command, "config", "-q"], cwd=ROOT, env=without_password, capture_output=True, text=True
     )
     assert refused.returncode != 0 and "TRAINLOG_FLOWER_PASSWORD" in refused.stderr
+
+
+def test_the_several_hosts_override_shares_only_the_export_folder() -> None:
+    override = yaml.safe_load((ROOT / "docker-compose.hosts.yml").read_text())
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in override["services"].items():
+        assert name in base["services"]
+        assert service["environment"]["TRAINLOG_TABLE_BACKENDS"] == "*=sql"
+        mounts = {str(v).split(":")[-1]: v for v in service["volumes"]}
+        assert mounts["/var/lib/trainlog"] == "/var/lib/trainlog"  # anonymous: per container
+        export_dir = service["environment"]["TRAINLOG_EXPORT_DIR"]
+        assert mounts[export_dir].startswith("trainlog-exports:")
+    assert set(override["services"]) == {"migrate", "worker", "beat", "flower"}
+
+
+def test_the_several_hosts_override_validates() -> None:
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither docker compose nor docker-compose is installed")
+    files = ["-f", "docker-compose.yml", "-f", "docker-compose.hosts.yml"]
+    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x"}
+    done = subprocess.run(
+        [*command, *files, "config"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    worker = yaml.safe_load(done.stdout)["services"]["worker"]
+    sources = [v.get("source") for v in worker["volumes"] if isinstance(v, dict)]
+    assert "trainlog-data" not in sources and "trainlog-exports" in sources
