@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -10,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from storage.codecs import codec_of
+from storage.codecs.structured import parse_date as parse_date
+from storage.codecs.structured import parse_datetime as parse_datetime
 from storage.errors import ValidationError
 from storage.json_values import check_json_value, scalar_problem
 from storage.json_values import check_nesting as check_nesting
@@ -49,54 +51,6 @@ def _fail(table: Table, column: Column, value: Any, why: str) -> ValidationError
     )
 
 
-def parse_datetime(value: Any) -> datetime:
-    """ISO-8601 text or datetime -> aware UTC datetime; naive input is taken as UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    else:
-        raise TypeError("not a datetime")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        return (
-            date.fromisoformat(value.strip()[:10])
-            if len(value.strip()) == 10
-            else (date.fromisoformat(value.strip()))
-        )
-    raise TypeError("not a date")
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError("not a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
-
-
-def _whole_number(value: Any) -> int:
-    """Exact: ints (and integral text) never pass through float, which rounds above 2**53."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value.strip())
-    number = _number(value)
-    if not number.is_integer():
-        raise ValueError("expected a whole number")
-    return int(number)
-
-
 def coerce_value(table: Table, column: Column, value: Any) -> Any:
     """Return the canonical value of one cell or raise a VALIDATION error naming the field."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -105,46 +59,32 @@ def coerce_value(table: Table, column: Column, value: Any) -> Any:
         return None
     kind = column.type
     try:
+        result = codec_of(kind).coerce(value)
         if kind is ColumnType.STRING:
-            if not isinstance(value, str):
-                raise TypeError("expected text")
-            if len(value) > MAX_STRING:
-                raise _fail(table, column, value, f"is longer than {MAX_STRING:,} characters")
-            if "\x00" in value:
-                raise _fail(table, column, value, NUL_TEXT)
-            if scalar_problem(value):
-                raise _fail(table, column, value, BROKEN_TEXT)
-            if column.required and not value.strip():
-                raise _fail(table, column, value, "must not be empty")
-            result: Any = value
-        elif kind is ColumnType.INT:
-            result = _whole_number(value)
-        elif kind is ColumnType.FLOAT:
-            result = _number(value)
-        elif kind is ColumnType.BOOL:
-            if isinstance(value, bool):
-                result = value
-            elif isinstance(value, str) and value.lower() in ("true", "false"):
-                result = value.lower() == "true"
-            else:
-                raise TypeError("expected true or false")
-        elif kind is ColumnType.DATE:
-            result = parse_date(value)
-        elif kind is ColumnType.DATETIME:
-            result = parse_datetime(value)
-        else:
-            json.dumps(value, allow_nan=False)
+            _check_text(table, column, result)
+        elif kind is ColumnType.JSON:
             try:
-                check_json_value(value, "it")
+                check_json_value(result, "it")
             except ValidationError as error:
                 raise _fail(table, column, value, error.message.removeprefix("it ")) from None
-            result = value
     except ValidationError:
         raise
     except (TypeError, ValueError, OverflowError) as error:
         raise _fail(table, column, value, f"is not a valid {kind} ({error})") from None
     _check_range(table, column, result)
     return result
+
+
+def _check_text(table: Table, column: Column, value: str) -> None:
+    """The limits every stored text keeps (storage/limits.py checks the same in bulk)."""
+    if len(value) > MAX_STRING:
+        raise _fail(table, column, value, f"is longer than {MAX_STRING:,} characters")
+    if "\x00" in value:
+        raise _fail(table, column, value, NUL_TEXT)
+    if scalar_problem(value):
+        raise _fail(table, column, value, BROKEN_TEXT)
+    if column.required and not value.strip():
+        raise _fail(table, column, value, "must not be empty")
 
 
 def _check_range(table: Table, column: Column, value: Any) -> None:

@@ -7,13 +7,15 @@ exactly one quote off and every text comes back as it was."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from storage.codecs import codec_of
+from storage.codecs.structured import datetime_text as datetime_text
+from storage.codecs.structured import json_text as json_text
 from storage.tables import Column, ColumnType, Table
 from storage.textscan import any_empty, any_starts_with, joined
 
@@ -65,29 +67,8 @@ _NEEDS_QUOTES = (",", '"', "\n", "\r")
 def _cells(series: pd.Series, column: Column | None) -> list[str]:
     """One column as CSV cells: missing is an empty field; text is escaped and quoted."""
     kind = column.type if column is not None else ColumnType.STRING
-    if kind is ColumnType.FLOAT:
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        return _formatted(values, np.isnan(values), repr)
-    if kind is ColumnType.INT:
-        missing = series.isna().to_numpy()
-        numbers = series.astype("Int64").to_numpy(dtype="int64", na_value=0)
-        return _formatted(numbers, missing, str)
-    if kind is ColumnType.BOOL:
-        flags = series.astype("boolean")
-        words = flags.map({True: "true", False: "false"}).astype(object)
-        return words.where(flags.notna(), "").tolist()  # type: ignore[no-any-return]
-    return _text_cells(series.to_numpy(dtype=object))
-
-
-def _formatted(values: np.ndarray, missing: np.ndarray, form: Any) -> list[str]:
-    """`form` applied to the present values only; missing ones are empty fields."""
-    if not missing.any():
-        return list(map(form, values.tolist()))
-    out = np.full(len(values), "", dtype=object)
-    present = ~missing
-    if present.any():
-        out[present] = list(map(form, values[present].tolist()))
-    return out.tolist()  # type: ignore[no-any-return]
+    cells = codec_of(kind).csv_cells(series)
+    return cells if cells is not None else _text_cells(series.to_numpy(dtype=object))
 
 
 def _text_cells(values: np.ndarray) -> list[str]:
@@ -132,27 +113,5 @@ def record_line(record: dict[str, Any], header: Sequence[str], table: Table) -> 
 def _cell(kind: ColumnType, value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
-    if kind is ColumnType.FLOAT:
-        return repr(float(value))
-    if kind is ColumnType.INT:
-        return str(int(value))
-    if kind is ColumnType.BOOL:
-        return "true" if value else "false"
-    return _quoted([_encode_one(value)])[0]
-
-
-def json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def datetime_text(values: pd.Series) -> pd.Series:
-    """UTC timestamps -> canonical ISO text: seconds always, microseconds only when set."""
-    stamps = pd.to_datetime(values, utc=True)
-    array = stamps.to_numpy(dtype="datetime64[us]")
-    text = np.datetime_as_string(array, unit="s", timezone="UTC")  # "...:SSZ"
-    has_fraction = (stamps.dt.microsecond != 0).to_numpy()
-    if has_fraction.any():
-        fine = np.datetime_as_string(array, unit="us", timezone="UTC")
-        text = np.where(has_fraction, fine, text)
-    result = pd.Series(text.astype(object), index=values.index, dtype=object)
-    return result.where(stamps.notna().to_numpy(), None)
+    field = codec_of(kind).csv_cell(value)
+    return field if field is not None else _quoted([_encode_one(value)])[0]

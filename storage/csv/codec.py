@@ -16,23 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from storage.codecs import codec_of
 from storage.csv.cells import QUOTED_STARTS
 from storage.csv.checks import check_cells
 from storage.errors import CorruptFile
 from storage.tables import Column, ColumnType, Table
 from storage.textscan import any_starts_with, joined
 
-TEXT_TYPES = (ColumnType.STRING, ColumnType.JSON, ColumnType.DATE, ColumnType.DATETIME)
 # pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it.
 _ROUND_TRIP: dict[str, Any] = (
     {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 )
 BOM = codecs.BOM_UTF8  # spreadsheets start a UTF-8 CSV with it; it is not part of a name
-_DTYPES = {ColumnType.INT: "Int64", ColumnType.FLOAT: "float64", ColumnType.BOOL: "boolean"}
 
 
 def frame_dtype(column: Column) -> str:
-    return _DTYPES.get(column.type, "object")
+    return codec_of(column.type).frame_dtype
 
 
 def empty_frame(table: Table, extra: Sequence[str] = ()) -> pd.DataFrame:
@@ -162,7 +161,7 @@ def parse_frame(
         dtypes = {
             n: (
                 "object"
-                if n not in known or known[n].type in TEXT_TYPES or known[n].type is ColumnType.BOOL
+                if n not in known or codec_of(known[n].type).csv_as_text
                 else frame_dtype(known[n])
             )
             for n in header

@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from storage.csv.cells import json_text
-from storage.csv.codec import frame_dtype
+from storage.codecs import codec_of
+from storage.codecs.base import is_missing
+from storage.codecs.structured import datetime_to_text as datetime_to_text
 from storage.tables import ColumnType, Table
 from storage.values import Row, parse_datetime
 
 MTIME_SLACK_SECONDS = 2.0  # coarse file-system timestamps (some keep 1-2 s resolution)
 
 
-def datetime_to_text(value: datetime) -> str:
-    utc = parse_datetime(value).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
-
-
 def cell_to_frame(kind: ColumnType, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind is ColumnType.DATE and isinstance(value, date):
-        return value.isoformat()
-    if kind is ColumnType.DATETIME and isinstance(value, datetime):
-        return datetime_to_text(value)
-    if kind is ColumnType.JSON:
-        return json_text(value)
-    return value
+    return None if value is None else codec_of(kind).to_frame(value)
 
 
 def cell_from_frame(kind: ColumnType, value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if kind in (ColumnType.DATE, ColumnType.DATETIME):
-        try:
-            return date.fromisoformat(value) if kind is ColumnType.DATE else parse_datetime(value)
-        except ValueError:  # a hand-edited '2026-3-1' or '12:5:00', which pandas read (codec)
-            stamp = pd.Timestamp(value)
-            if kind is ColumnType.DATE:
-                return stamp.date()
-            return parse_datetime(stamp.to_pydatetime())
-    if kind is ColumnType.JSON:
-        return json.loads(value)
-    if kind is ColumnType.INT:
-        return int(value)
-    if kind is ColumnType.FLOAT:
-        return float(value)
-    if kind is ColumnType.BOOL:
-        return bool(value)
-    return value
+    return None if is_missing(value) else codec_of(kind).from_frame(value)
 
 
 def rows_to_frame(table: Table, rows: Sequence[Row]) -> pd.DataFrame:
@@ -64,7 +31,8 @@ def rows_to_frame(table: Table, rows: Sequence[Row]) -> pd.DataFrame:
 
     data = {
         c.name: pd.Series(
-            [cell_to_frame(c.type, row.get(c.name)) for row in rows], dtype=frame_dtype(c)
+            [cell_to_frame(c.type, row.get(c.name)) for row in rows],
+            dtype=codec_of(c.type).frame_dtype,
         )
         for c in table.all_columns
     }  # built with the final dtype: going through float64 would round ints above 2**53

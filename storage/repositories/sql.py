@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from storage.codecs import codec_of
 from storage.repositories.base import ANY_OF, Key, Repository, Unit
 from storage.sql.database import Database
 from storage.sql.schema import sql_table
@@ -97,11 +98,7 @@ def from_db(table: Table, record: Mapping[str, Any]) -> Row:
     row: Row = {}
     for column in table.all_columns:
         value = record.get(column.name)
-        if value is not None and column.type is ColumnType.DATETIME:
-            value = parse_datetime(value)
-        elif value is not None and column.type is ColumnType.FLOAT:
-            value = float(value)
-        row[column.name] = value
+        row[column.name] = None if value is None else codec_of(column.type).from_db(value)
     return row
 
 

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 
+from storage.codecs import codec_of
 from storage.tables import DEFINITIONS, Column, ColumnType, Table
 
-_TYPES: dict[ColumnType, sa.types.TypeEngine] = {
-    ColumnType.STRING: sa.Text(),
-    ColumnType.INT: sa.BigInteger(),
-    ColumnType.FLOAT: sa.Double(),
-    ColumnType.BOOL: sa.Boolean(),
-    ColumnType.DATE: sa.Date(),
-    ColumnType.DATETIME: sa.DateTime(timezone=True),
-    ColumnType.JSON: sa.JSON(),
-}
+
+def _sql_type(column: Column) -> sa.types.TypeEngine[Any]:
+    return codec_of(column.type).sql_type()
 
 
 def _sql_column(table: Table, column: Column) -> sa.Column:
     is_key = column.name in table.key
-    kind = sa.String(255) if is_key and column.type is ColumnType.STRING else _TYPES[column.type]
+    kind = sa.String(255) if is_key and column.type is ColumnType.STRING else _sql_type(column)
     return sa.Column(
         column.name, kind, primary_key=is_key, nullable=not (is_key or column.required)
     )
