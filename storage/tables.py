@@ -222,6 +222,10 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("previousValue", J), _c("newValue", J), _c("reason", S), _c("changedAt", T),
         _c("changedBy", S),
     ), backend="sql", module="seeds"),
+    Table("seed_backups", ("backupId",), (
+        _c("backupId", S, required=True), _c("dataset", S, required=True),
+        _c("takenAt", T), _c("takenBy", S), _c("reason", S), _c("document", J),
+    ), backend="sql", module="seeds"),
 )
 # fmt: on
 

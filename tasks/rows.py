@@ -22,6 +22,7 @@ WRITTEN_BY = {
     "task_failures": "the workers, when a job fails",
     "seed_imports": "check_seed_updates",
     "seed_audit": "check_seed_updates",
+    "seed_backups": "the web console, before it imports a dataset file",
     "recompute_pending": "the jobs whose changes need a metrics recompute",
     "coordination_marks": "the jobs that coordinate workers",
 }

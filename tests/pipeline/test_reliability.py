@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import pickle
 import random
 import subprocess
@@ -184,8 +185,7 @@ def test_export_failure_after_commit_is_retried_until_it_lands(redis_home) -> No
     payload = session_payload(12)
     client = TrainlogClient(settings)
     with WorkerProcess(settings, name="retry") as worker:  # a worker refuses a file as folder
-        settings.export_dir.mkdir(parents=True, exist_ok=True)
-        settings.export_dir.rmdir()
+        shutil.rmtree(settings.export_dir)  # its identity file too: the worker has started
         settings.export_dir.write_text("not a folder: exports fail")  # root cannot write here
         result = client.send("save_session", payload)
         deadline = time.monotonic() + 30
