@@ -85,6 +85,13 @@ def password(name: str, raw: str) -> str:
     return text(name, raw)
 
 
+def flag(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word not in ("1", "0", "true", "false", "yes", "no"):
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+    return word in ("1", "true", "yes")
+
+
 def backends(name: str, raw: str) -> dict[str, str]:
     """'table=csv|sql, ...'; `*=sql` places every table (named ones override it)."""
     placements: dict[str, str] = {}

@@ -16,6 +16,7 @@ from storage.errors import ConfigurationError
 from storage.options import (
     Option,
     backends,
+    flag,
     flower_user,
     number,
     password,
@@ -105,6 +106,21 @@ OPTIONS: dict[str, Option] = {
     "flower_password": Option(
         password, None, "Flower basic-auth password; Flower refuses to start without one"
     ),
+    "web_user": Option(flower_user, "admin", "web console login user"),
+    "web_password": Option(
+        password, None, "web console login password; `trainlog web` refuses to start without one"
+    ),
+    "web_secret": Option(
+        password,
+        None,
+        "key signing the web console's session cookie; unset = made once, 0600, in <home>",
+    ),
+    "web_secure_cookie": Option(
+        flag, False, "send the console's cookie over HTTPS only (set it behind a TLS proxy)"
+    ),
+    "flower_url": Option(
+        url, None, "Flower's address, linked from the web console's operations page"
+    ),
     "table_backends": Option(
         backends,
         MappingProxyType({}),
@@ -150,6 +166,11 @@ class Settings:
     event_flush_ms: int
     flower_user: str
     flower_password: str | None
+    web_user: str
+    web_password: str | None
+    web_secret: str | None
+    web_secure_cookie: bool
+    flower_url: str | None
     table_backends: Mapping[str, str]
 
     @classmethod

@@ -55,6 +55,12 @@ def load_bundle(spec: DatasetSpec, package: str = DEFAULT_PACKAGE) -> Bundle:
         raise SeedDataError(
             f"bundled dataset {source} cannot be read: {error}", path=source
         ) from None
+    return parse_bundle(spec, document, source)
+
+
+def parse_bundle(spec: DatasetSpec, document: Any, source: str) -> Bundle:
+    """A dataset document (the bundled file, or one a person uploads) checked entry by entry;
+    SEED_DATA naming `source` and the entry otherwise."""
     if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
         raise SeedDataError(f"{source}: expected an object with an 'entries' list", path=source)
     entries: dict[str, dict[str, Any]] = {}

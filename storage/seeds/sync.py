@@ -17,7 +17,7 @@ from storage.sql.schema import sql_table
 LOCK_KEY = "trainlog:seeds"
 
 
-def _now(database: Database) -> datetime:
+def db_now(database: Database) -> datetime:
     now = datetime.now(UTC)
     return now.replace(tzinfo=None) if database.dialect == "sqlite" else now
 
@@ -54,9 +54,12 @@ def sync_seeds(
     reset: bool = False,
     package: str = DEFAULT_PACKAGE,
     actor: str = "trainlog",
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Preview (apply=False) or apply the bundled datasets; reset restores factory rows."""
-    bundles = [load_bundle(spec, package) for spec in DATASETS]  # all valid before any write
+    """Preview (apply=False) or apply the bundled datasets (`only`: that one); reset
+    restores factory rows."""
+    specs = [spec for spec in DATASETS if only is None or spec.name == only]
+    bundles = [load_bundle(spec, package) for spec in specs]  # all valid before any write
     report: dict[str, Any] = {}
     with database.transaction(write=True, lock_key=LOCK_KEY, table="seed_imports") as connection:
         for bundle in bundles:
@@ -83,7 +86,7 @@ def _write(
     reason: str,
     actor: str,
 ) -> None:
-    spec, table, now = bundle.spec, sql_table(bundle.spec.table), _now(database)
+    spec, table, now = bundle.spec, sql_table(bundle.spec.table), db_now(database)
     key = table.c[spec.key]
     audit: list[dict[str, Any]] = []
     for entry in plan["added"]:
@@ -101,7 +104,7 @@ def _write(
                 }
             )
         )
-        audit.append(_audit(spec.name, entry["id"], "added", None, data, reason, actor, now))
+        audit.append(audit_row(spec.name, entry["id"], "added", None, data, reason, actor, now))
     for change in plan["changed"]:
         old = rows[change["id"]]
         connection.execute(
@@ -119,7 +122,9 @@ def _write(
         )
         previous = {**change["from"], "source": old["source"], "active": old["active"]}
         audit.append(
-            _audit(spec.name, change["id"], "updated", previous, change["to"], reason, actor, now)
+            audit_row(
+                spec.name, change["id"], "updated", previous, change["to"], reason, actor, now
+            )
         )
     for entry in plan["removed"]:
         old = rows[entry["id"]]
@@ -129,7 +134,7 @@ def _write(
             .values(active=False, updatedAt=now, version=(old["version"] or 0) + 1)
         )
         audit.append(
-            _audit(
+            audit_row(
                 spec.name,
                 entry["id"],
                 "deactivated",
@@ -144,7 +149,7 @@ def _write(
         connection.execute(sa.insert(sql_table("seed_audit")), audit)
 
 
-def _audit(
+def audit_row(
     dataset: str,
     entry_id: str,
     action: str,
@@ -173,7 +178,7 @@ def _audit(
 def _record_import(
     connection: sa.Connection, database: Database, bundle: Bundle, changed: bool
 ) -> None:
-    table, now = sql_table("seed_imports"), _now(database)
+    table, now = sql_table("seed_imports"), db_now(database)
     row = (
         connection.execute(sa.select(table).where(table.c.dataset == bundle.spec.name))
         .mappings()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import pickle
 import random
+import shutil
 import subprocess
 import sys
 import time
