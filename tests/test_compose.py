@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_compose_services_and_safety() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat", "flower"}
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat", "flower", "web"}
+    assert "WEB_PASSWORD:?" in str(services["web"]["environment"])
+    assert all(port.startswith("127.0.0.1:") for port in services["web"]["ports"])
     assert all("healthcheck" in services[name] for name in ("redis", "postgres", "worker"))
     assert services["beat"]["deploy"]["replicas"] == 1
     assert "FLOWER_PASSWORD:?" in str(services["flower"]["environment"])
@@ -46,7 +48,7 @@ def test_compose_config_validates() -> None:
     command = compose_command()
     if command is None:
         pytest.skip("neither docker compose nor docker-compose is installed")
-    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x"}
+    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x", "TRAINLOG_WEB_PASSWORD": "y"}
     done = subprocess.run(
         [*command, "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -68,7 +70,7 @@ def test_the_several_hosts_override_shares_only_the_export_folder() -> None:
         assert mounts["/var/lib/trainlog"] == "/var/lib/trainlog"  # anonymous: per container
         export_dir = service["environment"]["TRAINLOG_EXPORT_DIR"]
         assert mounts[export_dir].startswith("trainlog-exports:")
-    assert set(override["services"]) == {"migrate", "worker", "beat", "flower"}
+    assert set(override["services"]) == {"migrate", "worker", "beat", "flower", "web"}
 
 
 def test_the_several_hosts_override_validates() -> None:
@@ -76,7 +78,7 @@ def test_the_several_hosts_override_validates() -> None:
     if command is None:
         pytest.skip("neither docker compose nor docker-compose is installed")
     files = ["-f", "docker-compose.yml", "-f", "docker-compose.hosts.yml"]
-    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x"}
+    env = {**os.environ, "TRAINLOG_FLOWER_PASSWORD": "x", "TRAINLOG_WEB_PASSWORD": "y"}
     done = subprocess.run(
         [*command, *files, "config"], cwd=ROOT, env=env, capture_output=True, text=True
     )
