@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.conftest import Pipeline, make_settings, storage_and_client
+from tests.pipeline.conftest import Pipeline, make_settings, run_pipeline
 from tests.services import in_ci, redis_database, require
-from workers.process import WorkerProcess
 
 HERE = Path(__file__).parent
 NODE_PROJECT = HERE / "node"
@@ -30,13 +29,7 @@ def redis_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipelin
     """One real worker on a Redis db of its own, shared by the package's tests."""
     home = tmp_path_factory.mktemp("foreign-clients")
     with redis_database() as url:
-        settings = make_settings(home, url)
-        with storage_and_client(settings) as (stores, client):
-            worker = WorkerProcess(settings, name="foreign").start()
-            try:
-                yield Pipeline(settings, worker, client, stores)
-            finally:
-                worker.stop()
+        yield from run_pipeline(make_settings(home, url))
 
 
 @pytest.fixture(scope="session")

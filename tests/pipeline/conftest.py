@@ -44,10 +44,10 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "embedded":
-        yield from _run(make_settings(home, None))
+        yield from run_pipeline(make_settings(home, None))
     else:
         with redis_database() as url:
-            yield from _run(make_settings(home, url))
+            yield from run_pipeline(make_settings(home, url))
 
 
 @contextmanager
@@ -63,7 +63,8 @@ def storage_and_client(settings: Settings) -> Iterator[tuple[Stores, TrainlogCli
         stores.close()
 
 
-def _run(settings: Settings) -> Iterator[Pipeline]:
+def run_pipeline(settings: Settings) -> Iterator[Pipeline]:
+    """Storage, a client and a real worker on `settings`, stopped after."""
     with storage_and_client(settings) as (stores, client):
         worker = WorkerProcess(settings, name="test").start()
         try:
