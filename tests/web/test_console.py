@@ -4,6 +4,7 @@ SQLite and PostgreSQL; each change's audit row."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -195,3 +196,39 @@ def test_operations_show_failures_redacted_pending_recomputes_and_checks(console
     assert "athlete-ops from 2026-03-01" in page
     for check in ("broker", "database"):
         assert f"<th>{check}</th>" in page
+
+
+def test_trainlog_web_serves_the_console_and_refuses_without_a_password(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from tests.web.test_browser import free_port
+    from workers.cli import main
+
+    refused = CliRunner().invoke(main, ["web"], env={"TRAINLOG_HOME": str(tmp_path)})
+    assert refused.exit_code == 2 and "TRAINLOG_WEB_PASSWORD" in refused.output
+    port = free_port()
+    env = {**os.environ, "TRAINLOG_HOME": str(tmp_path), "TRAINLOG_WEB_PASSWORD": PASSWORD}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workers", "web", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while answer is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    answer = json.loads(r.read())
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None and answer["status"] == "ok"
+    finally:
+        server.terminate()
+        server.wait(10)
