@@ -84,5 +84,8 @@ def test_the_several_hosts_override_validates() -> None:
     )
     assert done.returncode == 0, done.stderr
     worker = yaml.safe_load(done.stdout)["services"]["worker"]
-    sources = [v.get("source") for v in worker["volumes"] if isinstance(v, dict)]
+    sources = [  # compose v2 writes mappings, docker-compose v1 "source:target:mode" strings
+        v.get("source") if isinstance(v, dict) else (v.split(":")[0] if ":" in v else None)
+        for v in worker["volumes"]
+    ]
     assert "trainlog-data" not in sources and "trainlog-exports" in sources
