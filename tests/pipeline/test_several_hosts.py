@@ -4,10 +4,12 @@ with an export folder of its own does not start."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from storage.errors import Unavailable
@@ -99,3 +101,52 @@ def test_a_host_with_an_export_folder_of_its_own_does_not_start(hosts: Hosts) ->
         worker.start(timeout=60)
     log = worker.log_path.read_text()
     assert "CONFIGURATION" in log and str(own) in log and str(hosts.a.export_dir) in log
+
+
+def metrics_rows(stores: Stores, athletes: list[str]) -> dict[str, pd.DataFrame]:
+    """The metrics tables of these athletes, without bookkeeping, sorted."""
+    out: dict[str, pd.DataFrame] = {}
+    for table, keys in (
+        ("daily_metrics", ["athleteId", "date"]),
+        ("weekly_metrics", ["athleteId", "weekStartDate"]),
+    ):
+        frame = stores.repository(table).read_frame({"athleteId": athletes})
+        out[table] = (
+            frame.drop(columns=["createdAt", "updatedAt", "version"])
+            .sort_values(keys)
+            .reset_index(drop=True)
+        )
+    return out
+
+
+def test_a_recompute_waits_for_the_one_holding_the_lock_and_loses_nothing(hosts: Hosts) -> None:
+    """The lost update made deterministic: a slow recompute holds the metrics lock (here, the
+    test); a change and its on-demand recompute arrive meanwhile on either host; the recompute
+    waits, then reads the new row. Once idle, the rows equal a single-process full recompute."""
+    from storage.coordination import METRICS_LOCK
+    from storage.sql.named_locks import holding
+    from tasks.metrics import recompute
+
+    athletes = ["ath-lock-a", "ath-lock-b"]
+    first = [activity(n, athlete=a, day="2026-08-03") for n, a in enumerate(athletes)]
+    for result in [hosts.client.send("ingest_activities", [row]) for row in first]:
+        result.get(timeout=TIMEOUT)
+    daily = hosts.stores.repository("daily_metrics")
+    assert wait_for(lambda: all(daily.read_frame({"athleteId": a}).shape[0] for a in athletes), 60)
+    with holding(hosts.stores.database, [METRICS_LOCK], timeout=10):
+        later = activity(9, athlete=athletes[0], day="2026-08-05")
+        hosts.client.run("ingest_activities", [later], timeout=TIMEOUT)
+        pending = hosts.client.send("recompute_daily_metrics", athletes[0], "2026-08-01")
+        time.sleep(3)
+        assert pending.state == "PENDING"  # waiting for the lock, on whichever host took it
+        assert daily.read_frame({"athleteId": athletes[0]}).shape[0] == 1
+    assert pending.get(timeout=TIMEOUT)["days"] == 3  # 08-03 .. 08-05, the new day included
+    shared = hosts.stores.coordination
+    assert wait_for(
+        lambda: not shared.pending_athletes() and shared.read_mark("flush-scheduled") is None
+    )
+    time.sleep(2)  # the weekly follow-up
+    settled = metrics_rows(hosts.stores, athletes)
+    recompute.recompute_many(hosts.stores, dict.fromkeys(athletes))  # one process, in full
+    for table, frame in metrics_rows(hosts.stores, athletes).items():
+        pd.testing.assert_frame_equal(frame, settled[table], check_dtype=False)
