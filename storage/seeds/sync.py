@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.seeds.bundle import DATASETS, DEFAULT_PACKAGE, Bundle, load_bundle
+from storage.seeds.bundle import DATASETS, DEFAULT_PACKAGE, Bundle, DatasetSpec, load_bundle
 from storage.sql.database import Database
 from storage.sql.schema import sql_table
 
@@ -20,6 +20,12 @@ LOCK_KEY = "trainlog:seeds"
 def db_now(database: Database) -> datetime:
     now = datetime.now(UTC)
     return now.replace(tzinfo=None) if database.dialect == "sqlite" else now
+
+
+def rows_by_key(connection: sa.Connection, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
+    """Every row of a dataset's table, by entry id."""
+    table = sql_table(spec.table)
+    return {r[spec.key]: dict(r) for r in connection.execute(sa.select(table)).mappings()}
 
 
 def _plan(bundle: Bundle, rows: dict[str, dict[str, Any]], reset: bool) -> dict[str, list[Any]]:
@@ -63,10 +69,7 @@ def sync_seeds(
     report: dict[str, Any] = {}
     with database.transaction(write=True, lock_key=LOCK_KEY, table="seed_imports") as connection:
         for bundle in bundles:
-            table = sql_table(bundle.spec.table)
-            rows = {
-                r[bundle.spec.key]: dict(r) for r in connection.execute(sa.select(table)).mappings()
-            }
+            rows = rows_by_key(connection, bundle.spec)
             plan = _plan(bundle, rows, reset)
             changes = bool(plan["added"] or plan["changed"] or plan["removed"])
             if apply:

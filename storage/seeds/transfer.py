@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from storage.errors import NotFound, SeedDataError, ValidationError
 from storage.seeds.bundle import DatasetSpec, parse_bundle
 from storage.seeds.entries import checked_fields, spec_of
-from storage.seeds.sync import LOCK_KEY, audit_row, db_now
+from storage.seeds.sync import LOCK_KEY, audit_row, db_now, rows_by_key
 from storage.sql.database import Database
 from storage.sql.schema import sql_table
 
@@ -97,7 +97,7 @@ def apply_upload(
     reason = f"imported from {filename}"
     with database.transaction(write=True, lock_key=LOCK_KEY, table=spec.table) as connection:
         now, audit = db_now(database), []
-        current = {r[spec.key]: dict(r) for r in connection.execute(sa.select(table)).mappings()}
+        current = rows_by_key(connection, spec)
         for entry in plan["added"]:
             fields = {n: entry[n] for n in spec.fields}
             connection.execute(sa.insert(table).values(
@@ -165,6 +165,5 @@ def get_backup(database: Database, dataset: str, backup_id: str) -> dict[str, An
 
 
 def _rows(database: Database, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
-    table = sql_table(spec.table)
     with database.transaction(table=spec.table) as connection:
-        return {r[spec.key]: dict(r) for r in connection.execute(sa.select(table)).mappings()}
+        return rows_by_key(connection, spec)
