@@ -1,6 +1,7 @@
 """Every table in SQL (the several-hosts profile) against CSV, in one run on the same data:
 ingest, full recompute, and one new activity followed by the daily and weekly recompute of
-its athlete. Prints the seconds of each and the SQL/CSV ratios.
+its athlete. Prints the seconds of each, the SQL/CSV ratios and each backend's peak RSS (each
+backend runs in a process of its own, so the peaks are separate).
 
     python -m bench.sql_metrics [--athletes 200] [--activities 200000] [--database-url URL]
 """
@@ -8,12 +9,13 @@ its athlete. Prints the seconds of each and the SQL/CSV ratios.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import activities
+from bench.common import activities, peak_rss_mb
 from storage.settings import Settings
 from storage.stores import Stores
 from tasks import rows
@@ -56,9 +58,24 @@ def measure(settings: Settings, athletes: int, count: int) -> dict[str, float]:
                     },
                 )
             ),
+            "peak RSS MB": peak_rss_mb(),
         }
     finally:
         stores.close()
+
+
+def measure_in(home: Path, sql_url: str | None, athletes: int, count: int) -> dict[str, float]:
+    settings = Settings.for_home(home)
+    if sql_url is not None:
+        settings = Settings.for_home(home, table_backends={"*": "sql"}).with_(database_url=sql_url)
+    return measure(settings, athletes, count)
+
+
+def measured(home: Path, sql_url: str | None, athletes: int, count: int) -> dict[str, float]:
+    """`measure` in a fresh process (settings rebuilt there): its peak RSS is that backend's
+    alone. `sql_url`: every table on that database; None: the default CSV tables."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure_in, (home, sql_url, athletes, count))
 
 
 def main() -> None:
@@ -68,16 +85,15 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database for the SQL run (else SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        csv = measure(Settings.for_home(Path(scratch) / "csv"), args.athletes, args.activities)
-        sql_settings = Settings.for_home(Path(scratch) / "sql", table_backends={"*": "sql"})
-        if args.database_url:
-            sql_settings = sql_settings.with_(database_url=args.database_url)
-        sql = measure(sql_settings, args.athletes, args.activities)
-    dialect = sql_settings.database_url.split(":")[0]
-    print(f"{args.activities:,} activities, {args.athletes} athletes, SQL on {dialect}")
+        url = args.database_url or f"sqlite:///{Path(scratch) / 'sql' / 'trainlog.sqlite'}"
+        csv = measured(Path(scratch) / "csv", None, args.athletes, args.activities)
+        sql = measured(Path(scratch) / "sql", url, args.athletes, args.activities)
+    print(f"{args.activities:,} activities, {args.athletes} athletes, SQL on {url.split(':')[0]}")
     for step, seconds in csv.items():
         ratio = sql[step] / seconds
-        print(f"{step:<18} CSV {seconds:7.2f} s   SQL {sql[step]:7.2f} s   SQL/CSV {ratio:6.2f}")
+        unit = "MB" if "MB" in step else "s "
+        both = f"CSV {seconds:7.2f} {unit}  SQL {sql[step]:7.2f} {unit}"
+        print(f"{step:<18} {both}  SQL/CSV {ratio:6.2f}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from storage.repositories.frames import (
     frame_to_rows,
     modified_after,
 )
-from storage.repositories.stamps import stamp_frame, stamp_rows
+from storage.repositories.stamps import rows_of, stamp_frame, stamp_rows
 from storage.tables import Table
 from storage.values import Row
 
@@ -79,7 +79,7 @@ class CsvRepository(Repository):
         def change(existing: pd.DataFrame) -> pd.DataFrame:
             nonlocal changed, replaced, dirty
             changed = stamp_frame(self.table, existing, new, now)
-            replaced = self._rows_of(existing, changed)
+            replaced = rows_of(self.table, existing, changed)
             dirty = set(new_parts[changed.index]) | set(part_ids(self.table, replaced))
             if changed.empty:
                 return existing
@@ -118,14 +118,8 @@ class CsvRepository(Repository):
         """The parts a write of `changed` rows alters: theirs and those of their old rows."""
         if changed.empty:
             return set()
-        old = self._rows_of(existing, changed)
+        old = rows_of(self.table, existing, changed)
         return set(part_ids(self.table, changed)) | set(part_ids(self.table, old))
-
-    def _rows_of(self, existing: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        """The rows of `existing` with the keys of `rows`."""
-        if existing.empty or rows.empty:
-            return existing.iloc[0:0]
-        return existing[key_index(existing, self.table.key).isin(key_index(rows, self.table.key))]
 
     def _scope_parts(
         self, new: pd.DataFrame, scope: Mapping[str, str], date_column: str

@@ -12,11 +12,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from storage.codecs import codec_of
+from storage.csv.frames import as_frame, key_index
+from storage.frame_validation import validate_frame
 from storage.repositories.base import ANY_OF, Key, Repository, Unit
+from storage.repositories.frames import cell_from_frame, datetime_to_text
+from storage.repositories.stamps import rows_of, stamp_frame, stamp_rows
+from storage.sql import bulk_read, bulk_write
 from storage.sql.database import Database
 from storage.sql.schema import sql_table
 from storage.tables import ColumnType, Table
-from storage.values import Row, key_of, parse_datetime
+from storage.values import Row, parse_datetime
 
 CHUNK = 500
 MAX_IN = 900  # values of one IN filter put in a query (SQLite allows 32,766 in all)
@@ -31,7 +36,7 @@ class SqlUnit(Unit):
     def fetch(self, keys: Sequence[Key]) -> dict[Key, Row]:
         found: dict[Key, Row] = {}
         for start in range(0, len(keys), CHUNK):
-            match = self._matching(keys[start : start + CHUNK])
+            match = self.matching(keys[start : start + CHUNK])
             for record in self.connection.execute(sa.select(self.sql).where(match)).mappings():
                 row = from_db(self.table, dict(record))
                 found[tuple(row[n] for n in self.table.key)] = row
@@ -60,23 +65,11 @@ class SqlUnit(Unit):
     def remove(self, keys: Sequence[Key]) -> int:
         removed = 0
         for start in range(0, len(keys), CHUNK):
-            match = self._matching(keys[start : start + CHUNK])
+            match = self.matching(keys[start : start + CHUNK])
             removed += self.connection.execute(sa.delete(self.sql).where(match)).rowcount or 0
         return removed
 
-    def keys_in_scope(self, scope: Mapping[str, str], date_column: str) -> list[Key]:
-        """The keys of each athlete's rows dated on/after its scope date (a DATE column)."""
-        columns = [self.sql.c[n] for n in self.table.key]
-        found: list[Key] = []
-        for athlete, since in scope.items():
-            query = sa.select(*columns).where(
-                self.sql.c.athleteId == athlete,
-                self.sql.c[date_column] >= date.fromisoformat(since[:10]),
-            )
-            found.extend(tuple(row) for row in self.connection.execute(query))
-        return found
-
-    def _matching(self, keys: Sequence[Key]) -> sa.ColumnElement[bool]:
+    def matching(self, keys: Sequence[Key]) -> sa.ColumnElement[bool]:
         columns = [self.sql.c[name] for name in self.table.key]
         if len(columns) == 1:
             return columns[0].in_([k[0] for k in keys])
@@ -134,14 +127,11 @@ class SqlRepository(Repository):
         them: only the rows that can match leave the database (the bounds a day wide, the
         exact cut made on the frame as for CSV)."""
         from storage.limits import check_frame, refuse_stored
-        from storage.repositories.frames import filter_frame, rows_to_frame
+        from storage.repositories.frames import filter_frame
 
-        query = sa.select(self.sql).where(
-            *self._pushed(filters or {}, since, changed_after, before)
-        )
+        where = self._pushed(filters or {}, since, changed_after, before)
         with self.database.transaction(table=self.table.name) as connection:
-            rows = [from_db(self.table, dict(r)) for r in connection.execute(query).mappings()]
-        frame = rows_to_frame(self.table, rows)
+            frame = bulk_read.read_rows(connection, self.table, self.sql, [where])
         check_frame(
             self.table, frame, refuse_stored(self.table, frame, f"the SQL table {self.sql}")
         )
@@ -186,18 +176,71 @@ class SqlRepository(Repository):
             return moment.astimezone(UTC).replace(tzinfo=None)
         return moment
 
-    def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
-        """One transaction: the scope's stale rows deleted by key, the new ones upserted."""
-        from storage.repositories.frames import frame_to_rows
-
-        new_rows = frame_to_rows(self.table, frame)
-        new_keys = {key_of(self.table, row) for row in new_rows}
+    def upsert_frame_changes(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Validate a whole frame, read the stored rows of its keys, stamp and write only the
+        new or changed ones, in one transaction; (changed rows, the stored rows they replaced)."""
+        new = validate_frame(self.table, frame)
+        new = new[~key_index(new, self.table.key).duplicated(keep="last")]
+        now = datetime_to_text(self.clock())
         with self.transaction() as unit:
             assert isinstance(unit, SqlUnit)
-            stale = [k for k in unit.keys_in_scope(scope, date_column) if k not in new_keys]
-            removed = unit.remove(stale)
-            changed = self._upsert(list[Mapping[str, Any]](new_rows), None, unit)[1]
-        return removed + len(changed)
+            existing = self._stored(unit, new)
+            changed = stamp_frame(self.table, existing, new, now)
+            stored = key_index(existing, self.table.key)
+            bulk_write.write_rows(unit.connection, self.table, self.sql, changed, stored)
+        return changed, rows_of(self.table, existing, changed)
+
+    def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
+        """One transaction: the scope's stored rows read as a frame, its stale rows deleted by
+        key, the new or changed rows stamped and written in bulk (unchanged ones untouched)."""
+        new = as_frame(self.table, frame)
+        now = datetime_to_text(self.clock())
+        with self.transaction() as unit:
+            assert isinstance(unit, SqlUnit)
+            in_scope = bulk_read.read_rows(
+                unit.connection, self.table, self.sql, [[self._in_scope(scope, date_column)]]
+            )
+            new_keys = key_index(new, self.table.key)
+            moved = self._stored(unit, new[~new_keys.isin(key_index(in_scope, self.table.key))])
+            existing = pd.concat([in_scope, moved], ignore_index=True) if len(moved) else in_scope
+            stamped, same = stamp_rows(self.table, existing, new, now)
+            stale = in_scope[~key_index(in_scope, self.table.key).isin(new_keys)]
+            removed = unit.remove(self._keys(stale))
+            stored = key_index(existing, self.table.key)
+            bulk_write.write_rows(unit.connection, self.table, self.sql, stamped[~same], stored)
+        return removed + int((~same).sum())
+
+    def _in_scope(self, scope: Mapping[str, str], date_column: str) -> sa.ColumnElement[bool]:
+        """Each athlete's rows dated on/after its scope date, athletes grouped by that date."""
+        by_since: dict[str, list[str]] = {}
+        for athlete, since in scope.items():
+            by_since.setdefault(since[:10], []).append(athlete)
+        return sa.or_(
+            sa.false(),
+            *(
+                sa.and_(
+                    self.sql.c.athleteId.in_(athletes[start : start + MAX_IN]),
+                    self.sql.c[date_column] >= date.fromisoformat(since),
+                )
+                for since, athletes in by_since.items()
+                for start in range(0, len(athletes), MAX_IN)
+            ),
+        )
+
+    def _stored(self, unit: SqlUnit, rows: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows with the keys of `rows`."""
+        return bulk_read.stored_rows(unit.connection, self.table, self.sql, rows)
+
+    def _keys(self, rows: pd.DataFrame) -> list[Key]:
+        """Frame-form keys as the canonical values SQL binds (dates as dates)."""
+        parts = []
+        for name in self.table.key:
+            kind = self.table.column(name).type
+            values = rows[name].tolist()
+            if kind is not ColumnType.STRING:
+                values = [cell_from_frame(kind, value) for value in values]
+            parts.append(values)
+        return list(zip(*parts, strict=True))
 
     def scan(
         self,

@@ -25,9 +25,9 @@ def stamp_rows(
     old = existing[hit].set_axis(existing_keys[hit]).reindex(new_keys).set_axis(new.index)
     is_new = old[table.key[0]].isna().to_numpy()
     same = ~is_new
-    if same.any():  # compare every data column at once: one conversion per frame
-        names = [column.name for column in table.columns]
-        same &= (_cells(new[names]) == _cells(old[names])).all(axis=1)
+    if same.any():
+        for column in table.columns:
+            same &= _equal(new[column.name], old[column.name])
     stamped = new.copy()
     stamped["createdAt"] = np.where(is_new, now, old["createdAt"].to_numpy(dtype=object))
     stamped["updatedAt"] = np.where(same, old["updatedAt"].to_numpy(dtype=object), now)
@@ -36,13 +36,29 @@ def stamp_rows(
     return stamped, same
 
 
-def _cells(frame: pd.DataFrame) -> np.ndarray:
-    """Values as Python objects with None for every kind of missing (NaN, NA, None)."""
-    values = frame.astype(object)
-    return values.where(values.notna(), None).to_numpy()
+def _equal(new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Row by row: both missing (NaN, NA, None alike), or both present and equal. A column
+    at a time, in its own dtype where both sides share one (no Python objects for numbers)."""
+    new_missing, old_missing = new.isna().to_numpy(), old.isna().to_numpy()
+    if new.dtype == old.dtype and new.dtype.kind in "fiub":
+        kind = getattr(new.dtype, "numpy_dtype", new.dtype)  # Int64 / boolean: int64 / bool
+        fill = False if kind.kind == "b" else 0
+        equal = new.to_numpy(kind, na_value=fill) == old.to_numpy(kind, na_value=fill)
+    else:
+        equal = new.to_numpy(dtype=object, na_value=None) == old.to_numpy(
+            dtype=object, na_value=None
+        )
+    return np.where(new_missing | old_missing, new_missing & old_missing, equal)  # type: ignore[no-any-return]
 
 
 def stamp_frame(table: Table, existing: pd.DataFrame, new: pd.DataFrame, now: str) -> pd.DataFrame:
     """Only the new or changed rows of `new`, stamped."""
     stamped, same = stamp_rows(table, existing, new, now)
     return stamped[~same]
+
+
+def rows_of(table: Table, existing: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `existing` with the keys of `rows`."""
+    if existing.empty or rows.empty:
+        return existing.iloc[0:0]
+    return existing[key_index(existing, table.key).isin(key_index(rows, table.key))]
