@@ -3,13 +3,16 @@ Errors name the row number, its key and the field."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from storage.codecs import codec_of
 from storage.errors import ValidationError
 from storage.limits import Refuse, check_column, hides_values
-from storage.tables import BOOKKEEPING, Column, Table
+from storage.tables import BOOKKEEPING, Column, ColumnType, Table
 from storage.values import shown
 
 
@@ -45,6 +48,19 @@ def _coerce(table: Table, frame: pd.DataFrame, column: Column) -> pd.Series:
 def _check(table: Table, frame: pd.DataFrame, bad: np.ndarray, column: Column, why: str) -> None:
     if bad.any():
         _fail(table, frame, bad, column, why)
+
+
+def frame_of_records(table: Table, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as sent (dicts) -> a frame for `validate_frame`. pandas makes a column of ints with
+    gaps float64, which rounds one above 2**53: such whole-number columns are kept as the
+    Python values sent."""
+    frame = pd.DataFrame(list(rows))
+    for column in table.columns:
+        name = column.name
+        if column.type is ColumnType.INT and name in frame and frame[name].dtype.kind == "f":
+            values = [row.get(name) for row in rows]
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
 
 
 def validate_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:

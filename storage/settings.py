@@ -78,6 +78,13 @@ OPTIONS: dict[str, Option] = {
         "seconds a metric recompute waits after the first change of a burst (0 = at once); "
         "every change of that athlete in the meantime joins the same job",
     ),
+    "recompute_group": Option(
+        whole(1, 1_000_000),
+        200,
+        "athletes a full recompute or rollup computes together when activities are in SQL: "
+        "its memory grows with the group, not with every athlete at once (CSV: one group, as "
+        "its reads take whole months whatever the athletes)",
+    ),
     "ctl_days": Option(number(most=3650), 42.0, "chronic training load time constant in days"),
     "atl_days": Option(number(most=3650), 7.0, "acute training load time constant in days"),
     "max_payload_bytes": Option(
@@ -158,6 +165,7 @@ class Settings:
     retry_backoff_max: int
     nightly_rollup_hour: int
     recompute_delay: int
+    recompute_group: int
     ctl_days: float
     atl_days: float
     max_payload_bytes: int

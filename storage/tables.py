@@ -107,12 +107,12 @@ DEFINITIONS: tuple[Table, ...] = (
         _nonneg("normalizedPowerW", maximum=3000), _nonneg("avgPowerW", maximum=3000),
         _c("rpe", F, minimum=0, maximum=10), _c("name", S), _c("source", S), _c("sessionId", S),
         _nonneg("volumeKg"),
-    ), partition="startTime"),
+    ), partition="startTime", indexes=(("athleteId", "startTime"),)),
     Table("planned_sessions", ("plannedSessionId",), (
         _c("plannedSessionId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _sport(), _nonneg("plannedLoad"),
         _nonneg("plannedDurationSec"), _c("title", S), _c("templateId", S),
-    )),
+    ), indexes=(("athleteId", "date"),)),
     Table("links", ("linkId",), (
         _c("linkId", S, required=True), _c("athleteId", S, required=True),
         _c("plannedSessionId", S, required=True), _c("activityId", S, required=True),
@@ -122,12 +122,12 @@ DEFINITIONS: tuple[Table, ...] = (
         _c("activityId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _nonneg("load"), _c("loadMethod", S),
         _nonneg("intensityFactor"), _nonneg("durationSec"), _nonneg("distanceM"),
-    ), partition="date"),
+    ), partition="date", indexes=(("athleteId", "date"),)),
     Table("planned_metrics", ("plannedSessionId",), (
         _c("plannedSessionId", S, required=True), _c("athleteId", S, required=True),
         _c("date", D, required=True), _nonneg("plannedLoad"), _nonneg("actualLoad"),
         _nonneg("compliance"), _c("activityIds", J),
-    )),
+    ), indexes=(("athleteId", "date"),)),
     Table("daily_metrics", ("athleteId", "date"), (
         _c("athleteId", S, required=True), _c("date", D, required=True), _nonneg("load"),
         _nonneg("durationSec"), _nonneg("distanceM"), _nonneg("activityCount", I),

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from storage.errors import ValidationError
+from storage.frame_validation import frame_of_records
 from storage.stores import Stores
 from storage.tables import get_table
 from storage.values import check_nesting
@@ -93,7 +94,7 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     rows = _rows_argument(rows, "rows")
     if not rows:
         return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}
-    frame = pd.DataFrame(rows)
+    frame = frame_of_records(definition, rows)
     if definition.name in USER_EDITABLE_REFERENCE:
         frame["source"] = "user"  # kept by seed updates; `trainlog seeds reset` restores
     changed, replaced = stores.repository(definition.name).upsert_frame_changes(frame)

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from storage.codecs.base import Codec, Problems
 
+OUTSIDE_INT64 = "is outside the whole numbers SQL stores (-2**63 to 2**63-1)"
+
 
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -111,7 +113,10 @@ class IntCodec(FloatCodec):
         return sa.BigInteger()
 
     def coerce(self, value: Any) -> Any:
-        return whole_number(value)
+        whole = whole_number(value)
+        if not -(2**63) <= whole < 2**63:
+            raise ValueError(OUTSIDE_INT64)
+        return whole
 
     def from_frame(self, value: Any) -> Any:
         return int(value)
@@ -128,13 +133,40 @@ class IntCodec(FloatCodec):
         return str(int(value))
 
     def coerce_series(self, series: pd.Series, missing: np.ndarray) -> tuple[pd.Series, Problems]:
+        if series.dtype.kind in "iu" or str(series.dtype) == "Int64":
+            return series.astype("Int64"), []
+        exact = self._exact(series, missing)
+        if exact is not None:
+            return exact
         numbers, bad = self._numbers(series, missing)
         fraction = ~missing & (numbers.fillna(0) % 1 != 0).to_numpy()
-        problems = [(bad, f"is not a valid {self.name}"), (fraction, "must be a whole number")]
-        if series.dtype.kind in "iu" or str(series.dtype) == "Int64":
-            return series.astype("Int64"), problems
-        whole = numbers.where(~(bad | fraction)).round().astype("Int64")
+        outside = ~missing & ~bad & (numbers.abs().fillna(0) >= 2**63).to_numpy()
+        problems = [
+            (bad, f"is not a valid {self.name}"),
+            (fraction, "must be a whole number"),
+            (outside, OUTSIDE_INT64),
+        ]
+        whole = numbers.where(~(bad | fraction | outside)).round().astype("Int64")
         return whole, problems
+
+    def _exact(self, series: pd.Series, missing: np.ndarray) -> tuple[pd.Series, Problems] | None:
+        """A column of Python ints (and gaps) taken as they are: through float64 (what pandas
+        makes of ints with gaps) one above 2**53 would be rounded. None: not such a column."""
+        if series.dtype != object:
+            return None
+        values = series.to_numpy(dtype=object)
+        present = values[~missing]
+        if not all(type(v) is int for v in present):  # bool is an int subclass: not taken
+            return None
+        outside = ~missing & np.fromiter(
+            (not m and not -(2**63) <= v < 2**63 for v, m in zip(values, missing, strict=True)),
+            bool,
+            len(values),
+        )
+        kept = np.where(missing | outside, None, values)
+        return pd.Series(pd.array(kept, dtype="Int64"), index=series.index), [
+            (outside, OUTSIDE_INT64)
+        ]
 
 
 class BoolCodec(Codec):

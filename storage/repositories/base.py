@@ -73,6 +73,7 @@ class Repository(ABC):
     """get / list / add / update / upsert / upsert_many / delete over one table."""
 
     backend_name = "abstract"
+    filters_where_stored = False  # read_frame's filters cut what is read (SQL), not only kept
 
     def __init__(self, table: Table, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.table = table

@@ -97,6 +97,7 @@ def from_db(table: Table, record: Mapping[str, Any]) -> Row:
 
 class SqlRepository(Repository):
     backend_name = "sql"
+    filters_where_stored = True
 
     def __init__(self, table: Table, database: Database, **options: Any) -> None:
         super().__init__(table, **options)

@@ -3,11 +3,13 @@ updatedAt and version + 1, new rows start at version 1."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from storage.csv.frames import key_index
-from storage.tables import Table
+from storage.tables import ColumnType, Table
 
 
 def stamp_rows(
@@ -27,7 +29,10 @@ def stamp_rows(
     same = ~is_new
     if same.any():
         for column in table.columns:
-            same &= _equal(new[column.name], old[column.name])
+            equal = _equal(new[column.name], old[column.name])
+            if column.type is ColumnType.JSON:
+                equal |= _same_json(new[column.name], old[column.name], ~equal & same)
+            same &= equal
     stamped = new.copy()
     stamped["createdAt"] = np.where(is_new, now, old["createdAt"].to_numpy(dtype=object))
     stamped["updatedAt"] = np.where(same, old["updatedAt"].to_numpy(dtype=object), now)
@@ -49,6 +54,16 @@ def _equal(new: pd.Series, old: pd.Series) -> np.ndarray:
             dtype=object, na_value=None
         )
     return np.where(new_missing | old_missing, new_missing & old_missing, equal)  # type: ignore[no-any-return]
+
+
+def _same_json(new: pd.Series, old: pd.Series, differ: np.ndarray) -> np.ndarray:
+    """JSON texts that differ but hold equal values (405.0 and 405: SQLite keeps a bare number
+    as a number), as the row path compares them; parsed only where the texts differ."""
+    equal = np.zeros(len(new), bool)
+    for place in np.flatnonzero(differ):
+        a, b = new.iloc[place], old.iloc[place]
+        equal[place] = isinstance(a, str) and isinstance(b, str) and json.loads(a) == json.loads(b)
+    return equal
 
 
 def stamp_frame(table: Table, existing: pd.DataFrame, new: pd.DataFrame, now: str) -> pd.DataFrame:

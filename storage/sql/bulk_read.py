@@ -125,7 +125,9 @@ def _column(kind: ColumnType, values: np.ndarray, dialect: str) -> pd.Series:
     if kind is ColumnType.DATETIME:
         return datetime_text(_timestamps(values, dialect))
     if kind is ColumnType.JSON:  # one text form whatever the database keeps (spaces, order)
-        return pd.Series([None if v is None else json_text(json.loads(v)) for v in values])
+        return pd.Series(
+            [None if v is None else json_text(json.loads(v)) for v in values], dtype=object
+        )
     return pd.Series(values, dtype=object)  # text, and dates as the database's ISO text
 
 

@@ -242,9 +242,15 @@ def nightly_rollup(stores: Stores) -> dict[str, Any]:
 
 
 def recompute_many(stores: Stores, since: Since) -> dict[str, Any]:
-    """Daily then weekly for these athletes, each from its date (None = full), together."""
-    if since:
-        daily = recompute_daily(stores, since)
+    """Daily then weekly for these athletes, each from its date (None = full), in groups of
+    `recompute_group` athletes where the activities' reads can be cut by athlete (SQL)."""
+    athletes = list(since)
+    size = len(athletes)
+    if stores.repository("activities").filters_where_stored:
+        size = stores.settings.recompute_group
+    for start in range(0, len(athletes), max(size, 1)):
+        group = {athlete: since[athlete] for athlete in athletes[start : start + size]}
+        daily = recompute_daily(stores, group)
         recompute_weekly(stores, {a: parse_since(r["from"]) for a, r in daily.items()})
     return {
         "athletes": len(since),
