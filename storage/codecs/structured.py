@@ -45,17 +45,35 @@ def datetime_to_text(value: datetime) -> str:
     return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
 
 
-def datetime_text(values: pd.Series) -> pd.Series:
-    """UTC timestamps -> canonical ISO text: seconds always, microseconds only when set."""
-    stamps = pd.to_datetime(values, utc=True)
-    array = stamps.to_numpy(dtype="datetime64[us]")
+def utc_microseconds(values: pd.Series) -> np.ndarray:
+    """ISO-8601 text or timestamps -> naive UTC datetime64[us], NaT where missing or unreadable.
+    What pandas refuses is parsed one by one: pandas before 3.0 holds only the years 1677-2262."""
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    array = parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+    for position in np.flatnonzero(np.isnat(array) & values.notna().to_numpy()):
+        try:
+            stamp = parse_datetime(values.iloc[position]).replace(tzinfo=None)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        array[position] = np.datetime64(stamp, "us")
+    return array
+
+
+def stamps_text(array: np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    """Naive UTC datetime64[us] -> canonical ISO text: seconds always, microseconds only when
+    set; None where NaT."""
     text = np.datetime_as_string(array, unit="s", timezone="UTC")  # "...:SSZ"
-    has_fraction = (stamps.dt.microsecond != 0).to_numpy()
+    missing = np.isnat(array)
+    has_fraction = ~missing & (array.view("int64") % 1_000_000 != 0)
     if has_fraction.any():
         fine = np.datetime_as_string(array, unit="us", timezone="UTC")
         text = np.where(has_fraction, fine, text)
-    result = pd.Series(text.astype(object), index=values.index, dtype=object)
-    return result.where(stamps.notna().to_numpy(), None)
+    return pd.Series(text.astype(object), index=index, dtype=object).where(~missing, None)
+
+
+def datetime_text(values: pd.Series) -> pd.Series:
+    """ISO-8601 text or timestamps -> canonical ISO text (see stamps_text)."""
+    return stamps_text(utc_microseconds(values), values.index)
 
 
 def json_text(value: Any) -> str | None:
@@ -95,8 +113,14 @@ class DateCodec(Codec):
         parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
         bad = ~missing & parsed.isna().to_numpy()
         ok = text.str.match(ISO_DATE).fillna(False).to_numpy(bool)
-        formatted = text.where(ok, parsed.dt.strftime("%Y-%m-%d"))
-        return formatted.astype(object).where(~missing, None), [(bad, "is not a date (YYYY-MM-DD)")]
+        formatted = text.where(ok, parsed.dt.strftime("%Y-%m-%d")).astype(object)
+        for position in np.flatnonzero(bad & ok):  # pandas before 3.0 holds only 1677-2262
+            try:
+                formatted.iloc[position] = date.fromisoformat(text.iloc[position]).isoformat()
+            except ValueError:
+                continue
+            bad[position] = False
+        return formatted.where(~missing, None), [(bad, "is not a date (YYYY-MM-DD)")]
 
 
 class DatetimeCodec(Codec):
@@ -119,11 +143,9 @@ class DatetimeCodec(Codec):
         return parse_datetime(value)  # SQLite keeps naive UTC text
 
     def coerce_series(self, series: pd.Series, missing: np.ndarray) -> tuple[pd.Series, Problems]:
-        parsed = pd.to_datetime(
-            without_numbers(series), utc=True, format="ISO8601", errors="coerce"
-        )
-        bad = ~missing & parsed.isna().to_numpy()
-        return datetime_text(parsed), [(bad, "is not an ISO-8601 timestamp")]
+        stamps = utc_microseconds(without_numbers(series))
+        bad = ~missing & np.isnat(stamps)
+        return stamps_text(stamps, series.index), [(bad, "is not an ISO-8601 timestamp")]
 
 
 class JsonCodec(Codec):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from storage.codecs.structured import datetime_text, json_text
+from storage.codecs.structured import json_text, stamps_text, utc_microseconds
 from storage.sql.bulk_write import run_statement, staged
 from storage.tables import Column, ColumnType, Table
 
@@ -71,7 +71,7 @@ def _fetch(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[list[tu
         if compiled.positional
         else {escaped.get(name, name): value for name, value in values.items()}
     )
-    named = {"name": "trainlog_bulk_read"} if dialect.name == "postgresql" else {}
+    named = {"name": "trainlog_bulk_read", "binary": True} if dialect.name == "postgresql" else {}
     with run_statement(connection, str(compiled), named) as cursor:
         cursor.execute(str(compiled), parameters)
         while chunk := cursor.fetchmany(STREAM_ROWS):
@@ -123,7 +123,7 @@ def _column(kind: ColumnType, values: np.ndarray, dialect: str) -> pd.Series:
         flags = np.where(missing, False, values).astype(bool)
         return pd.Series(pd.arrays.BooleanArray(flags, missing))
     if kind is ColumnType.DATETIME:
-        return datetime_text(_timestamps(values, dialect))
+        return stamps_text(_timestamps(values, dialect))
     if kind is ColumnType.JSON:  # one text form whatever the database keeps (spaces, order)
         return pd.Series(
             [None if v is None else json_text(json.loads(v)) for v in values], dtype=object
@@ -131,10 +131,10 @@ def _column(kind: ColumnType, values: np.ndarray, dialect: str) -> pd.Series:
     return pd.Series(values, dtype=object)  # text, and dates as the database's ISO text
 
 
-def _timestamps(values: np.ndarray, dialect: str) -> pd.Series:
-    """Microseconds since 1970 (PostgreSQL) or naive UTC text (SQLite) as UTC timestamps."""
+def _timestamps(values: np.ndarray, dialect: str) -> np.ndarray:
+    """Microseconds since 1970 (PostgreSQL) or naive UTC text (SQLite) as datetime64[us]."""
     if dialect == "sqlite":
-        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+        return utc_microseconds(pd.Series(values, dtype=object))
     counts = pd.array(values, dtype="Int64")
     stamps = counts.to_numpy("int64", na_value=0).astype("datetime64[us]")
-    return pd.Series(np.where(counts.isna(), np.datetime64("NaT"), stamps)).dt.tz_localize("UTC")
+    return np.where(counts.isna(), np.datetime64("NaT", "us"), stamps)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from storage.codecs.structured import utc_microseconds
 from storage.csv.frames import key_index
 from storage.tables import ColumnType, Table
 
@@ -133,11 +134,11 @@ def _records(
 
 def _db_values(kind: ColumnType, series: pd.Series, dialect: str) -> list[Any]:
     if kind is ColumnType.DATETIME and dialect == "sqlite":  # SQLAlchemy's naive UTC text
-        stamps = pd.to_datetime(series, utc=True, format="ISO8601")
-        text = np.datetime_as_string(stamps.to_numpy(dtype="datetime64[us]"), unit="us")
+        stamps = utc_microseconds(series)
+        text = np.datetime_as_string(stamps, unit="us")
         if len(text):  # "YYYY-MM-DDTHH:MM:SS.ffffff" -> "YYYY-MM-DD HH:MM:SS.ffffff", in place
             text.view("<U1").reshape(len(text), -1)[:, 10] = " "
-        return pd.Series(text, dtype=object).where(stamps.notna().to_numpy(), None).tolist()  # type: ignore[no-any-return]
+        return pd.Series(text, dtype=object).where(~np.isnat(stamps), None).tolist()  # type: ignore[no-any-return]
     if kind is ColumnType.BOOL and dialect == "sqlite":
         flags = series.astype("boolean")
         return [None if v is None else int(v) for v in flags.to_numpy(object, na_value=None)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,3 +42,20 @@ def open_repository(
     repo = SqlRepository(definition, Database(location))
     repo.initialize()
     return repo
+
+
+@contextmanager
+def repository_factory(backend: str, tmp_path: Path) -> Iterator[Callable[[str], Repository]]:
+    """`make(table)` opens that table on one shared location of `backend`; all are shut down
+    at the end."""
+    repos: list[Repository] = []
+    with backend_location(backend, tmp_path) as location:
+
+        def make(table: str) -> Repository:
+            repo = open_repository(backend, location, table)
+            repos.append(repo)
+            return repo
+
+        yield make
+        for repo in repos:
+            repo.shutdown()

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from storage.errors import PersistenceError, ValidationError
 from storage.frame_validation import frame_of_records
-from storage.repositories.base import Repository
 from storage.repositories.frames import rows_to_frame
 from storage.sql import bulk_read
-from tests.storage.repos import BACKENDS, backend_location, open_repository
+from tests.storage.repos import BACKENDS, backend_location, open_repository, repository_factory
 
 SQL = ["sqlite", "postgresql"]
 
@@ -35,33 +34,14 @@ AWKWARD_TEXT = [
 
 @pytest.fixture(params=BACKENDS)
 def open_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
-    repos: list[Repository] = []
-    with backend_location(request.param, tmp_path) as location:
-
-        def make(table: str) -> Repository:
-            repo = open_repository(request.param, location, table)
-            repos.append(repo)
-            return repo
-
-        make.backend = request.param  # type: ignore[attr-defined]
+    with repository_factory(request.param, tmp_path) as make:
         yield make
-        for repo in repos:
-            repo.shutdown()
 
 
 @pytest.fixture(params=SQL)
 def open_sql_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
-    with backend_location(request.param, tmp_path) as location:
-        repos: list[Repository] = []
-
-        def make(table: str) -> Repository:
-            repo = open_repository(request.param, location, table)
-            repos.append(repo)
-            return repo
-
+    with repository_factory(request.param, tmp_path) as make:
         yield make
-        for repo in repos:
-            repo.shutdown()
 
 
 def awkward_sessions() -> pd.DataFrame:

@@ -19,9 +19,18 @@ SAMPLES: dict[ColumnType, tuple[list[Any], list[Any]]] = {  # (accepted, refused
     ColumnType.INT: ([1, -7, "42", 3.0, 2**62], [1.5, "x", float("inf"), True]),
     ColumnType.FLOAT: ([1, 2.5, "3.25", -0.0], ["x", float("inf"), True]),
     ColumnType.BOOL: ([True, False, "true", "FALSE"], ["yes", 1.5, "0"]),
-    ColumnType.DATE: (["2026-03-01", date(2026, 3, 1)], ["2026-13-01", "soon", 20260301]),
+    ColumnType.DATE: (
+        ["2026-03-01", date(2026, 3, 1), "0001-01-01", "2999-12-31"],  # beyond pandas 2's years
+        ["2026-13-01", "soon", 20260301],
+    ),
     ColumnType.DATETIME: (
-        ["2026-03-01T05:00:00Z", "2026-03-01T05:00:00+02:00", datetime(2026, 3, 1, tzinfo=UTC)],
+        [
+            "2026-03-01T05:00:00Z",
+            "2026-03-01T05:00:00+02:00",
+            datetime(2026, 3, 1, tzinfo=UTC),
+            "0001-01-01T00:00:00Z",
+            "2999-12-31T12:00:00.5Z",
+        ],
         ["yesterday", 1700000000, "2026-03-01T25:00:00Z"],
     ),
     ColumnType.JSON: ([{"a": [1, 2]}, [], "text", 3], [{1, 2}, object()]),

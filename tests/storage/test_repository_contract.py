@@ -10,23 +10,13 @@ import pandas as pd
 import pytest
 
 from storage.errors import AlreadyExists, Conflict, ErrorCode, NotFound, ValidationError
-from storage.repositories.base import Repository
-from tests.storage.repos import BACKENDS, backend_location, open_repository
+from tests.storage.repos import BACKENDS, repository_factory
 
 
 @pytest.fixture(params=BACKENDS)
 def repo_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
-    repos: list[Repository] = []
-    with backend_location(request.param, tmp_path) as location:
-
-        def make(table: str) -> Repository:
-            repo = open_repository(request.param, location, table)
-            repos.append(repo)
-            return repo
-
+    with repository_factory(request.param, tmp_path) as make:
         yield make
-        for repo in repos:
-            repo.shutdown()
 
 
 def goal(goal_id: str, **extra: object) -> dict:
