@@ -23,10 +23,10 @@ PARTS = {
     "parse payload": ("tasks.sessions", "parse_session"),
     "fill muscle groups": ("tasks.sessions", "fill_muscle_groups"),
     "export path": ("tasks.sessions", "export_path"),
-    "SQL rows": ("storage.sessions.store", "SessionStore.save"),
+    "session and file locks": ("storage.sessions.store", "SessionStore.holding"),
+    "SQL rows": ("storage.sessions.store", "SessionStore._save_rows"),
     "JSON file": ("tasks.sessions", "write_export"),
-    "activity row": ("storage.repositories.base", "Repository.upsert"),
-    "pending mark": ("tasks.metrics.pending", "mark_pending"),
+    "pending mark": ("storage.coordination", "Coordination.mark_pending"),
     "save_session body": ("tasks.sessions", "save_session"),
 }
 FLUSH_EVERY = 50

@@ -2,7 +2,7 @@
 per part of the save (SQL rows, JSON file, activity row, ...), per job as Celery runs it, and
 the idle time a pool process waits for its next job; the no-op beside it for scale.
 
-    python -m bench.save_phases [--jobs 1000] [--concurrency N] [--redis URL]
+    python -m bench.save_phases [--jobs 1000] [--concurrency N] [--redis URL] [--postgres]
 
 Wall minus CPU is time spent waiting: on fsync, on a lock, for a core. It is the same worker
 configuration as bench/pipeline.py, with each part wrapped by bench/phase_app.py.
@@ -11,6 +11,7 @@ configuration as bench/pipeline.py, with each part wrapped by bench/phase_app.py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from bench.phase_app import PARTS
 from bench.pipeline import payloads, run_batch, settle, warm_up
 from storage.settings import Settings
 from storage.stores import Stores
+from tests.services import postgres_database
 from workers.client import TrainlogClient
 from workers.process import WorkerProcess
 
@@ -60,12 +62,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, help="default: the worker's default")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--postgres", action="store_true", help="SQL on a throwaway PostgreSQL")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-phases-"))
-    phases = root / "phases"
-    phases.mkdir()
+    with contextlib.ExitStack() as stack:
+        options = {"broker_url": args.redis}
+        if args.postgres:
+            options["database_url"] = stack.enter_context(postgres_database())
+        run(args, Settings.for_home(Path(tempfile.mkdtemp(prefix="bench-phases-")), **options))
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    phases = settings.home / "phases"
+    phases.mkdir(parents=True)
     redis.Redis.from_url(args.redis).flushdb()
-    settings = Settings.for_home(root / "home", broker_url=args.redis)
     Stores(settings).initialize()
     client = TrainlogClient(settings)
     worker = WorkerProcess(
@@ -77,7 +86,8 @@ def main() -> None:
     )
     with worker:
         assert worker.process is not None
-        meter = CpuMeter(worker.process.pid)
+        servers = {"postgres": "postgres"} if args.postgres else {}
+        meter = CpuMeter(worker.process.pid, servers)
         warm_up(client, meter)
         baseline = collect(phases)
         noop = run_batch(client, meter, "ping", [[] for _ in range(args.jobs)])
@@ -91,7 +101,7 @@ def main() -> None:
         totals[label] = [now - then for now, then in zip(entry, before, strict=True)]
     processes = args.concurrency or settings.worker_concurrency
     print(
-        f"[redis] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
+        f"[redis{' + postgresql' if args.postgres else ''}] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
         f"{noop[1]:.0f}/s and {save[1]:.0f}/s end to end (per pool process, ms per call)"
     )
     report({label: entry for label, entry in totals.items() if entry[0] > 0})

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from storage.sql.database import Database
 from storage.sql.named_locks import holding
+from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
 PENDING_LOCK = "trainlog:pending"  # held while the pending athletes or the flush mark change
@@ -23,6 +24,11 @@ FLUSH = "flush-scheduled"
 WATERMARK = "rollup-watermark"
 
 Since = date | None  # None: recompute everything
+
+
+def _as_date(value: date | str) -> date:
+    """A DATE as the driver returns it from a raw cursor (SQLite: ISO text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _earliest(a: Since, b: Since) -> Since:
@@ -39,12 +45,23 @@ class Coordination:
         self.flush_lost_after = flush_lost_after
         self.pending = sql_table("recompute_pending")
         self.marks = sql_table("coordination_marks")
+        athlete = self.pending.c.athleteId == sa.bindparam("athlete")
+        self._mark_and_flush = PreparedStatement(
+            sa.select(
+                sa.exists().where(athlete),
+                sa.select(self.pending.c.since).where(athlete).scalar_subquery(),
+                sa.select(self.marks.c.markedAt)
+                .where(self.marks.c.name == sa.bindparam("flush"))
+                .scalar_subquery(),
+            ),
+            database.engine.dialect,
+        )
 
     @contextmanager
     def _changing(self) -> Iterator[Connection]:
         with (
-            holding(self.database, [PENDING_LOCK], self.lock_timeout),
-            self.database.transaction(write=True) as connection,
+            holding(self.database, [PENDING_LOCK], self.lock_timeout) as held,
+            self.database.transaction(write=True, connection=held) as connection,
         ):
             yield connection
 
@@ -55,9 +72,8 @@ class Coordination:
         A mark already covered, with a live flush scheduled, is answered by a read without the
         lock, so a stream of saves does not queue on it: the change was committed before this
         call, and a flush that takes the mark afterwards reads the data after taking it."""
-        with self.database.transaction() as connection:
-            if self._covered(connection, athlete, since) and self._flush_live(connection):
-                return False
+        if self._covered_and_live(athlete, since):
+            return False
         with self._changing() as connection:
             self._merge(connection, {athlete: since})
             if self._flush_live(connection):
@@ -131,11 +147,18 @@ class Coordination:
         with holding(self.database, [METRICS_LOCK], timeout):
             yield
 
-    def _covered(self, connection: Connection, athlete: str, since: Since) -> bool:
-        row = connection.execute(
-            sa.select(self.pending.c.since).where(self.pending.c.athleteId == athlete)
-        ).first()
-        return row is not None and (row[0] is None or (since is not None and row[0] <= since))
+    def _covered_and_live(self, athlete: str, since: Since) -> bool:
+        """The athlete is pending from `since` or earlier and a live flush is scheduled: one
+        statement on the cursor, outside a transaction (it runs after every save)."""
+        with self.database.autocommit() as connection:
+            row = self._mark_and_flush.first(connection, {"athlete": athlete, "flush": FLUSH})
+        assert row is not None  # a select without FROM returns one row
+        found, day, marked_at = row
+        if not found or marked_at is None or time.time() - float(marked_at) > self.flush_lost_after:
+            return False
+        if day is None:  # pending in full
+            return True
+        return since is not None and _as_date(day) <= since
 
     def _flush_live(self, connection: Connection) -> bool:
         at = connection.execute(

@@ -69,13 +69,13 @@ class SessionStore:
         }
 
     @contextmanager
-    def holding(self, session_id: str, json_path: str) -> Iterator[None]:
+    def holding(self, session_id: str, json_path: str) -> Iterator[sa.Connection | None]:
         """The session and its file name, held across the save of its rows and of its file:
         the rows and the file always change in the same order, and two sessions never
         write one file (PostgreSQL advisory locks; lock files beside an SQLite database)."""
         keys = (f"trainlog:session:{session_id}", f"trainlog:export:{Path(json_path).name}")
-        with holding(self.database, keys, self.lock_timeout):
-            yield
+        with holding(self.database, keys, self.lock_timeout) as connection:
+            yield connection
 
     def save(
         self,
@@ -89,10 +89,12 @@ class SessionStore:
         before anything is written), the rows (unchanged when the same content was already
         stored), then `write_file`. The rows are committed before the file is written, so a
         file that fails (a full disk) is written by the retry."""
-        with self.holding(session.session_id, json_path):
+        with self.holding(session.session_id, json_path) as held:
             if check_file is not None:
                 check_file()
-            with self.database.transaction(write=True, table="training_sessions") as connection:
+            with self.database.transaction(
+                write=True, table="training_sessions", connection=held
+            ) as connection:
                 outcome = self._save_rows(connection, session, json_path)
             if write_file is not None:
                 write_file(outcome)

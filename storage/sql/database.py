@@ -127,6 +127,22 @@ def make_engine(url: str) -> Engine:
     )
 
 
+@contextmanager
+def _explicit_transaction(connection: Connection) -> Iterator[None]:
+    """BEGIN ... COMMIT sent as SQL on a connection in autocommit mode (SQLAlchemy's own
+    transaction would be a no-op there); ROLLBACK when the block raises."""
+    connection.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        try:
+            connection.exec_driver_sql("ROLLBACK")
+        except Exception:
+            connection.invalidate()  # closed: the server rolled back what it had
+        raise
+    connection.exec_driver_sql("COMMIT")
+
+
 class Database:
     """One engine; `transaction()` yields a connection, committed on success."""
 
@@ -146,30 +162,49 @@ class Database:
         lock_keys: Sequence[str] = (),
         table: str | None = None,
         exclusive: bool = False,
+        connection: Connection | None = None,
     ) -> Iterator[Connection]:
         """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
 
         Writers are serialised per `lock_key` (and each of `lock_keys`, taken in sorted order
         so two writers never wait on each other): PostgreSQL transaction advisory locks, or
-        SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file)."""
+        SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file). `connection`: a
+        PostgreSQL connection in autocommit mode the caller holds (named_locks.holding's) to
+        run the transaction on, else one is taken from the pool."""
+        keys = sorted({*lock_keys, *([lock_key] if lock_key else [])}) if write else []
         with translated(table):
+            if connection is not None:
+                with _explicit_transaction(connection):
+                    self._begin_postgres(connection, deadline, keys)
+                    yield connection
+                return
             mode = "EXCLUSIVE" if exclusive else "IMMEDIATE" if write else None
             options = {"sqlite_begin": mode} if mode else {}
             with (
-                self.engine.connect().execution_options(**options) as connection,
-                connection.begin(),
+                self.engine.connect().execution_options(**options) as pooled,
+                pooled.begin(),
             ):
                 if self.dialect == "postgresql":
-                    if deadline is not None:
-                        ms = max(int(deadline * 1000), 1)
-                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                    keys = sorted({*lock_keys, *([lock_key] if lock_key else [])})
-                    for key in keys if write else ():
-                        connection.execute(
-                            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key}
-                        )
-                with self._sqlite_deadline(connection, deadline):
-                    yield connection
+                    self._begin_postgres(pooled, deadline, keys)
+                with self._sqlite_deadline(pooled, deadline):
+                    yield pooled
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A pooled connection outside any transaction, for one read on the DBAPI cursor: no
+        BEGIN or COMMIT round trips (on SQLite the driver is in autocommit mode already)."""
+        with translated(), self.engine.connect() as connection:
+            if self.dialect == "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
+    @staticmethod
+    def _begin_postgres(connection: Connection, deadline: float | None, keys: list[str]) -> None:
+        if deadline is not None:
+            ms = max(int(deadline * 1000), 1)
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+        for key in keys:
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
     @contextmanager
     def _sqlite_deadline(self, connection: Connection, deadline: float | None) -> Iterator[None]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from storage.errors import LockTimeout
@@ -24,13 +24,17 @@ STRIPES = 1024  # lock files of an SQLite database: names share one when they ha
 
 
 @contextmanager
-def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator[None]:
+def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator[Connection | None]:
     """Hold every lock named in `keys` (taken in sorted order, so two holders never wait on
-    each other), waiting at most `timeout` seconds for each: LockTimeout past that."""
+    each other), waiting at most `timeout` seconds for them all: LockTimeout past that.
+
+    On PostgreSQL it yields the connection that holds the locks, in autocommit mode: a
+    caller may run its transaction on it (`Database.transaction(connection=...)`) instead
+    of taking a second connection from the pool. Elsewhere it yields None."""
     names = sorted(set(keys))
     if database.dialect == "postgresql":
-        with _advisory(database, names, timeout):
-            yield
+        with _advisory(database, names, timeout) as connection:
+            yield connection
         return
     stripes = sorted(
         {int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % STRIPES for name in names}
@@ -43,29 +47,31 @@ def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator
             else:
                 path = folder / f"{stripe:04d}.lock"
                 stack.enter_context(acquire_lock(path, exclusive=True, timeout=timeout))
-        yield
+        yield None
 
 
 @contextmanager
-def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[None]:
+def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[Connection]:
+    """Session advisory locks: the timeout and every lock in one statement (PostgreSQL
+    evaluates a select list in order), all released with the timeout reset in another."""
+    locks = ", ".join(f"pg_advisory_lock(hashtext(:k{n}))" for n in range(len(names)))
+    take = text(f"SELECT set_config('lock_timeout', :ms, false), {locks}")
+    values = {f"k{n}": name for n, name in enumerate(names)}
     with translated(), database.engine.connect() as connection:
         session = connection.execution_options(isolation_level="AUTOCOMMIT")
-        session.exec_driver_sql(f"SET lock_timeout = {max(int(timeout * 1000), 1)}")
         try:
-            for name in names:
-                try:
-                    session.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": name})
-                except Exception as error:
-                    if "lock timeout" in str(error):
-                        raise LockTimeout(
-                            f"{name} stayed locked by another worker for {timeout:g}s"
-                        ) from None
-                    raise
-            yield
+            try:
+                session.execute(take, {"ms": str(max(int(timeout * 1000), 1)), **values})
+            except Exception as error:
+                if "lock timeout" in str(error):
+                    raise LockTimeout(
+                        f"{' or '.join(names)} stayed locked by another worker for {timeout:g}s"
+                    ) from None
+                raise
+            yield session
         finally:
             try:
-                session.execute(text("SELECT pg_advisory_unlock_all()"))
-                session.exec_driver_sql("RESET lock_timeout")
+                session.exec_driver_sql("SELECT pg_advisory_unlock_all(); RESET lock_timeout")
             except Exception:
                 session.invalidate()  # closed: the server releases what it held
 
