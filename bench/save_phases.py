@@ -100,8 +100,9 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         before = baseline.get(label, [0, 0.0, 0.0])
         totals[label] = [now - then for now, then in zip(entry, before, strict=True)]
     processes = args.concurrency or settings.worker_concurrency
+    label = "redis + postgresql" if args.postgres else "redis"
     print(
-        f"[redis{' + postgresql' if args.postgres else ''}] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
+        f"[{label}] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
         f"{noop[1]:.0f}/s and {save[1]:.0f}/s end to end (per pool process, ms per call)"
     )
     report({label: entry for label, entry in totals.items() if entry[0] > 0})
