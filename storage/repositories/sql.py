@@ -202,7 +202,8 @@ class SqlRepository(Repository):
                 unit.connection, self.table, self.sql, [[self._in_scope(scope, date_column)]]
             )
             new_keys = key_index(new, self.table.key)
-            moved = self._stored(unit, new[~new_keys.isin(key_index(in_scope, self.table.key))])
+            unseen = new[~new_keys.isin(key_index(in_scope, self.table.key))]
+            moved = self._stored(unit, self._maybe_stored(unseen, scope, date_column))
             existing = pd.concat([in_scope, moved], ignore_index=True) if len(moved) else in_scope
             stamped, same = stamp_rows(self.table, existing, new, now)
             stale = in_scope[~key_index(in_scope, self.table.key).isin(new_keys)]
@@ -210,6 +211,17 @@ class SqlRepository(Repository):
             stored = key_index(existing, self.table.key)
             bulk_write.write_rows(unit.connection, self.table, self.sql, stamped[~same], stored)
         return removed + int((~same).sum())
+
+    def _maybe_stored(
+        self, rows: pd.DataFrame, scope: Mapping[str, str], date_column: str
+    ) -> pd.DataFrame:
+        """Of new rows missing from the scope's stored rows, those that may be stored outside
+        it. When the key is (athlete, date), a row inside the scope would have been read with
+        it, so only rows outside it need looking up (a full recompute's are all inside)."""
+        if set(self.table.key) != {"athleteId", date_column} or rows.empty:
+            return rows
+        inside = rows[date_column] >= rows["athleteId"].map(scope)
+        return rows[~inside.fillna(False).astype(bool)]
 
     def _in_scope(self, scope: Mapping[str, str], date_column: str) -> sa.ColumnElement[bool]:
         """Each athlete's rows dated on/after its scope date, athletes grouped by that date."""
