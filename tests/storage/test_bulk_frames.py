@@ -180,6 +180,34 @@ def test_a_scope_replace_on_a_date_key(open_table) -> None:
     assert stored.loc["2026-01-03", "load"] == 3.0
 
 
+def test_a_date_key_row_outside_the_scope_is_updated_not_doubled(open_table) -> None:
+    """Rows of a (athlete, date)-keyed table that fall before the scope date, or belong to an
+    athlete outside the scope, are not read with the scope: they are still looked up, so a
+    stored one is updated in place instead of being written a second time."""
+    repo = open_table("daily_metrics")
+    days = pd.DataFrame(
+        [
+            {"athleteId": athlete, "date": f"2026-01-{d:02d}", "load": float(d)}
+            for athlete in ("a1", "b1")
+            for d in range(1, 6)
+        ]
+    )
+    assert repo.replace_scope(days, {"a1": "2026-01-01", "b1": "2026-01-01"}, "date") == 10
+    again = pd.DataFrame(
+        [
+            {"athleteId": "a1", "date": "2026-01-02", "load": 20.0},  # before the scope
+            {"athleteId": "a1", "date": "2026-01-04", "load": 4.0},
+            {"athleteId": "a1", "date": "2026-01-05", "load": 50.0},
+            {"athleteId": "b1", "date": "2026-01-03", "load": 30.0},  # not in the scope
+        ]
+    )
+    assert repo.replace_scope(again, {"a1": "2026-01-04"}, "date") == 3
+    stored = repo.read_frame().set_index(["athleteId", "date"])["load"].to_dict()
+    assert len(stored) == 10
+    assert stored[("a1", "2026-01-02")] == 20.0 and stored[("a1", "2026-01-05")] == 50.0
+    assert stored[("b1", "2026-01-03")] == 30.0 and stored[("a1", "2026-01-04")] == 4.0
+
+
 def test_many_keys_are_looked_up_and_written_in_one_go(open_table) -> None:
     repo = open_table("activities_metrics")
     first = pd.DataFrame(
