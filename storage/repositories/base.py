@@ -226,6 +226,15 @@ class Repository(ABC):
         check_frame(self.table, frame, refuse_stored(self.table, frame, where))
         return filter_frame(self.table, frame, filters, since, changed_after, before)
 
+    def earliest_by_athlete(
+        self, column: str, *, changed_after: str | None = None
+    ) -> dict[str, str]:
+        """Each athlete's earliest day (YYYY-MM-DD, UTC) in `column` among its rows changed
+        after `changed_after` (None: all rows): what a rollup needs, not the rows."""
+        frame = self.read_frame(changed_after=changed_after)
+        days = frame[column].dropna().astype(str).str.slice(0, 10)
+        return {str(a): str(d) for a, d in days.groupby(frame["athleteId"]).min().items()}
+
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
         """Rows of each athlete in `scope` dated on/after its date are replaced by `frame`'s
         (frame form). Returns how many rows changed. CSV overrides this with one cycle."""

@@ -138,6 +138,17 @@ class SqlRepository(Repository):
         )
         return filter_frame(self.table, frame, filters, since, changed_after, before)
 
+    def earliest_by_athlete(
+        self, column: str, *, changed_after: str | None = None
+    ) -> dict[str, str]:
+        """One GROUP BY in the database. With `changed_after` it may count rows changed up to
+        a second before the stamp (the pushed bound's slack): an athlete recomputed once more,
+        never one left out."""
+        where = self._pushed({}, None, changed_after, None)
+        with self.database.transaction(table=self.table.name) as connection:
+            found = bulk_read.earliest_by(connection, self.sql, "athleteId", column, where)
+        return {str(athlete): _utc_day(value) for athlete, value in found if value is not None}
+
     def _pushed(
         self,
         filters: Mapping[str, Any],
@@ -281,3 +292,10 @@ class SqlRepository(Repository):
 
     def health(self) -> dict[str, Any]:
         return self.database.health()
+
+
+def _utc_day(value: date | datetime) -> str:
+    """A DATE, or a timestamp (aware on PostgreSQL, naive UTC on SQLite), as its UTC day."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d")

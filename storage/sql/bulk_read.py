@@ -59,6 +59,18 @@ def stored_rows(
         return read_rows(connection, table, sql, [[]], source=sql.join(copy, on))
 
 
+def earliest_by(
+    connection: sa.Connection,
+    sql: sa.Table,
+    group: str,
+    column: str,
+    where: Sequence[sa.ColumnElement[bool]],
+) -> list[tuple[Any, Any]]:
+    """(value of `group`, smallest `column`) for each group of the rows matching `where`."""
+    query = sa.select(sql.c[group], sa.func.min(sql.c[column])).where(*where).group_by(sql.c[group])
+    return [(key, value) for key, value in connection.execute(query)]
+
+
 def _fetch(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
     """The query's rows in batches, from the DBAPI cursor of the connection's transaction (a
     server-side cursor on PostgreSQL, so a big table is never held whole by the driver)."""

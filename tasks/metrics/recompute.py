@@ -223,8 +223,9 @@ def _first_week(requested: date | None, last_stored: str) -> date:
 def recompute_all(stores: Stores) -> dict[str, Any]:
     """Full recompute of every athlete with activities (the baseline of the benchmarks)."""
     sync_session_activities(stores)
-    athletes = read_for(stores, "activities", None)["athleteId"].unique().tolist()
-    everyone: dict[str, date | None] = dict.fromkeys(athletes)
+    everyone: dict[str, date | None] = dict.fromkeys(
+        sorted(stores.repository("activities").earliest_by_athlete("startTime"))
+    )
     daily = recompute_daily(stores, everyone)
     recompute_weekly(stores, everyone)
     return {"athletes": len(daily)}
@@ -273,12 +274,9 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         ("thresholds", "validFrom"),
         ("planned_sessions", "date"),
     ):
-        changed = stores.repository(table).read_frame(changed_after=watermark)
-        if changed.empty:
-            continue
-        days = pd.to_datetime(changed[column].str.slice(0, 10)) - pd.Timedelta(days=1)
-        for athlete, day in days.groupby(changed["athleteId"].to_numpy()).min().items():
-            note(str(athlete), day.date())
+        earliest = stores.repository(table).earliest_by_athlete(column, changed_after=watermark)
+        for athlete, day in earliest.items():
+            note(athlete, date.fromisoformat(day) - timedelta(days=1))
     athletes = stores.repository("athlete").read_frame(changed_after=watermark)
     for athlete in athletes["athleteId"]:
         note(str(athlete), None)
