@@ -57,6 +57,15 @@ def sql_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator
 
 
 @pytest.fixture
+def sql_stores(sql_settings: Settings) -> Iterator[Stores]:
+    """Storage on SQLite and on PostgreSQL, schema at head."""
+    stores = Stores(sql_settings)
+    stores.initialize()
+    yield stores
+    stores.close()
+
+
+@pytest.fixture
 def stores(settings: Settings) -> Iterator[Stores]:
     """Storage on the embedded default, schema at head."""
     stores = Stores(settings)

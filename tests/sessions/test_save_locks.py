@@ -9,7 +9,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,9 @@ import pytest
 
 from storage.errors import Conflict
 from storage.sessions.model import parse_session
-from storage.settings import Settings
 from storage.stores import Stores
 from tasks import reconcile, sessions
 from tests.factories import session_payload
-
-
-@pytest.fixture
-def sql_stores(sql_settings: Settings) -> Iterator[Stores]:
-    stores = Stores(sql_settings)
-    stores.initialize()
-    yield stores
-    stores.close()
 
 
 def twin(payload: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,6 @@ naming the locks, and nothing stays locked or changed on the connection after th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
@@ -16,14 +14,6 @@ from storage.sql.named_locks import holding
 from storage.sql.schema import sql_table
 from storage.stores import Stores
 from tests.services import postgres_database
-
-
-@pytest.fixture
-def stores(sql_settings: Settings) -> Iterator[Stores]:
-    stores = Stores(sql_settings)
-    stores.initialize()
-    yield stores
-    stores.close()
 
 
 def _marks(stores: Stores) -> dict[str, str]:
@@ -38,8 +28,9 @@ def _insert_mark(connection: sa.Connection, name: str) -> None:
 
 
 def test_a_transaction_on_the_holding_connection_commits_while_the_locks_are_held(
-    stores: Stores,
+    sql_stores: Stores,
 ) -> None:
+    stores = sql_stores
     database = stores.database
     with holding(database, ["b-lock", "a-lock"], 1) as held:
         assert (held is None) == (database.dialect != "postgresql")
@@ -53,7 +44,8 @@ def test_a_transaction_on_the_holding_connection_commits_while_the_locks_are_hel
         pass
 
 
-def test_a_failed_transaction_on_the_holding_connection_writes_nothing(stores: Stores) -> None:
+def test_a_failed_transaction_on_the_holding_connection_writes_nothing(sql_stores: Stores) -> None:
+    stores = sql_stores
     database = stores.database
     with holding(database, ["a-lock"], 1) as held:
         with (
