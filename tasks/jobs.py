@@ -78,7 +78,10 @@ def recompute_daily_metrics(
     try:
         summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
         if summary["from"] is not None:
-            context.enqueue(recompute_weekly_metrics, athlete, summary["from"])
+            weeks_from = recompute.weekly_since(start, summary["from"])
+            context.enqueue(
+                recompute_weekly_metrics, athlete, weeks_from and weeks_from.isoformat()
+            )
     except BaseException:
         if had_mark:  # the mark's earlier date is not in this job's arguments: keep it
             coordination.restore_pending({athlete: start})

@@ -34,6 +34,7 @@ class Page:
 
 
 ANY_OF = (list, tuple, set, frozenset)  # a filter value of these: the row matches any of them
+EVERY_DATE = "0000-00-00"  # a replace_scope date before any stored one: all the athlete's rows
 
 
 @dataclass
@@ -236,8 +237,9 @@ class Repository(ABC):
         return {str(a): str(d) for a, d in days.groupby(frame["athleteId"]).min().items()}
 
     def replace_scope(self, frame: pd.DataFrame, scope: Mapping[str, str], date_column: str) -> int:
-        """Rows of each athlete in `scope` dated on/after its date are replaced by `frame`'s
-        (frame form). Returns how many rows changed. CSV overrides this with one cycle."""
+        """Rows of each athlete in `scope` dated on/after its date (EVERY_DATE: all its rows)
+        are replaced by `frame`'s (frame form). Returns how many rows changed. CSV overrides
+        this with one cycle."""
         from storage.repositories.frames import frame_to_rows
 
         new_rows = frame_to_rows(self.table, frame)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from storage.codecs import codec_of
 from storage.csv.frames import as_frame, key_index
 from storage.frame_validation import validate_frame
-from storage.repositories.base import ANY_OF, Key, Repository, Unit
+from storage.repositories.base import ANY_OF, EVERY_DATE, Key, Repository, Unit
 from storage.repositories.frames import cell_from_frame, datetime_to_text
 from storage.repositories.stamps import rows_of, stamp_frame, stamp_rows
 from storage.sql import bulk_read, bulk_write
@@ -244,7 +244,9 @@ class SqlRepository(Repository):
             *(
                 sa.and_(
                     self.sql.c.athleteId.in_(athletes[start : start + MAX_IN]),
-                    self.sql.c[date_column] >= date.fromisoformat(since),
+                    sa.true()
+                    if since <= EVERY_DATE
+                    else self.sql.c[date_column] >= date.fromisoformat(since),
                 )
                 for since, athletes in by_since.items()
                 for start in range(0, len(athletes), MAX_IN)

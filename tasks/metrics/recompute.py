@@ -13,6 +13,7 @@ import pandas as pd
 
 from storage.coordination import WATERMARK
 from storage.errors import ValidationError
+from storage.repositories.base import EVERY_DATE
 from storage.repositories.frames import datetime_to_text
 from storage.stores import Stores
 from tasks.metrics.daily import DayState, daily_rows
@@ -83,7 +84,8 @@ def _spans(
     athletes: list[str], loads: pd.DataFrame, resume: dict[str, tuple[pd.Timestamp, DayState]]
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[str, Any]]]:
     """Each athlete's days to compute: from its resume day (or first activity) to its last
-    activity on/after that; an athlete with neither loses all its rows (scope 0000-00-00)."""
+    activity on/after that. The scope of the rows replaced is from the resume day, or every
+    date for an athlete computed from its first activity or with no activity at all."""
     first = loads.groupby("athleteId")["date"].min().to_dict() if not loads.empty else {}
     start_of = {a: resume[a][0] if a in resume else first.get(a) for a in athletes}
     known = pd.Series({a: s for a, s in start_of.items() if s is not None}, dtype="datetime64[ns]")
@@ -95,13 +97,14 @@ def _spans(
     for athlete in athletes:
         start = start_of[athlete]
         if start is None:
-            scope[athlete], results[athlete] = "0000-00-00", {"from": None, "days": 0}
+            scope[athlete], results[athlete] = EVERY_DATE, {"from": None, "days": 0}
             continue
         state = resume[athlete][1] if athlete in resume else DayState()
         last = last_of.get(athlete, start - pd.Timedelta(days=1))
         spans.append((athlete, start, last, state.ctl, state.atl))
-        scope[athlete] = _iso(start)
-        results[athlete] = {"from": scope[athlete], "days": max(int((last - start).days) + 1, 0)}
+        # without a resume point its whole history is computed again: every old row goes
+        scope[athlete] = _iso(start) if athlete in resume else EVERY_DATE
+        results[athlete] = {"from": _iso(start), "days": max(int((last - start).days) + 1, 0)}
     frame = pd.DataFrame(spans, columns=["athleteId", "start", "last", "ctl", "atl"])
     frame["start"] = pd.to_datetime(frame["start"]).astype("datetime64[ns]")
     frame["last"] = pd.to_datetime(frame["last"]).astype("datetime64[ns]")
@@ -177,7 +180,7 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
         scope: dict[str, str] = {}
         for athlete in athletes:
             if athlete not in earliest and athlete not in incremental:
-                scope[athlete], results[athlete] = "0000-00-00", {"from": None, "weeks": 0}
+                results[athlete] = {"from": None, "weeks": 0}
                 continue
             first = incremental.get(athlete, date.min)
             if athlete in earliest:
@@ -187,13 +190,18 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
         frame = weeks[weeks["weekStartDate"] >= first_week]
         counts = frame["athleteId"].value_counts().to_dict()
         for athlete, since_week in scope.items():
-            if athlete not in results:
-                results[athlete] = {"from": since_week, "weeks": int(counts.get(athlete, 0))}
+            results[athlete] = {"from": since_week, "weeks": int(counts.get(athlete, 0))}
+        # old weeks go from the first week recomputed, even where no days are left to make
+        # it; an athlete whose weeks were all computed again (none stored near its date)
+        # loses every old week, as one with no daily rows left does
+        replaced = {
+            a: incremental[a].isoformat() if a in incremental else EVERY_DATE for a in athletes
+        }
         write_scoped(
             stores,
             "weekly_metrics",
             to_frame_form("weekly_metrics", frame, ["weekStartDate"]),
-            scope,
+            replaced,
             "weekStartDate",
         )
     return results
@@ -252,11 +260,21 @@ def recompute_many(stores: Stores, since: Since) -> dict[str, Any]:
     for start in range(0, len(athletes), max(size, 1)):
         group = {athlete: since[athlete] for athlete in athletes[start : start + size]}
         daily = recompute_daily(stores, group)
-        recompute_weekly(stores, {a: parse_since(r["from"]) for a, r in daily.items()})
+        recompute_weekly(stores, {a: weekly_since(group[a], r["from"]) for a, r in daily.items()})
     return {
         "athletes": len(since),
         "from": {a: (d.isoformat() if d else None) for a, d in sorted(since.items())},
     }
+
+
+def weekly_since(requested: date | None, daily_from: str | None) -> date | None:
+    """Where the weekly recompute that follows a daily one starts: the earlier of the date
+    asked for and the first day computed, so a week whose days were removed (an activity
+    moved later) is replaced too; None (every week) after a full daily recompute."""
+    computed = parse_since(daily_from)
+    if requested is None or computed is None:
+        return None
+    return min(requested, computed)
 
 
 def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | None]:
