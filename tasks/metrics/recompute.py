@@ -57,28 +57,35 @@ def check_athlete(athlete_id: Any) -> str:
 def recompute_daily(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     """Per-activity loads and daily rows for each athlete from its date (None = full). Only
     the months from the earliest resume day on are read when every athlete can resume."""
-    settings = stores.settings
     with _one_at_a_time(stores):
-        sync_session_activities(stores)  # of the sessions saved since the last recompute
-        athletes = list(since)
-        resume = resume_points(stores, since)
-        floor = None
-        if all(athlete in resume for athlete in athletes) and resume:
-            floor = iso_day(min(start for start, _ in resume.values()) - pd.Timedelta(days=1))
-        activities = read_for(stores, "activities", athletes, since=floor)
-        loads = activity_loads(
-            activities, read_for(stores, "thresholds", athletes), timezones(stores, athletes)
-        )
-        spans, scope, results = spans_of(athletes, loads, resume)
-        daily = daily_rows(loads, spans, settings.ctl_days, settings.atl_days)
-        starts = loads["athleteId"].map(dict(zip(spans["athleteId"], spans["start"], strict=True)))
-        new_loads = loads[loads["date"] >= pd.to_datetime(starts)] if not loads.empty else loads
-        write_scoped(
-            stores, "activities_metrics", _frame("activities_metrics", new_loads), scope, "date"
-        )
-        write_scoped(stores, "daily_metrics", _frame("daily_metrics", daily), scope, "date")
-        link_planned(stores, loads, scope, activities)
-    return results
+        return _daily(stores, since)[0]
+
+
+def _daily(stores: Stores, since: Since) -> tuple[dict[str, dict[str, Any]], pd.DataFrame | None]:
+    """recompute_daily under the caller's metrics lock; with the daily rows written when no
+    athlete resumed, which are then every daily row the athletes have."""
+    settings = stores.settings
+    sync_session_activities(stores)  # of the sessions saved since the last recompute
+    athletes = list(since)
+    resume = resume_points(stores, since)
+    floor = None
+    if all(athlete in resume for athlete in athletes) and resume:
+        floor = iso_day(min(start for start, _ in resume.values()) - pd.Timedelta(days=1))
+    activities = read_for(stores, "activities", athletes, since=floor)
+    loads = activity_loads(
+        activities, read_for(stores, "thresholds", athletes), timezones(stores, athletes)
+    )
+    spans, scope, results = spans_of(athletes, loads, resume)
+    daily = daily_rows(loads, spans, settings.ctl_days, settings.atl_days)
+    starts = loads["athleteId"].map(dict(zip(spans["athleteId"], spans["start"], strict=True)))
+    new_loads = loads[loads["date"] >= pd.to_datetime(starts)] if not loads.empty else loads
+    write_scoped(
+        stores, "activities_metrics", _frame("activities_metrics", new_loads), scope, "date"
+    )
+    written = _frame("daily_metrics", daily)
+    write_scoped(stores, "daily_metrics", written, scope, "date")
+    link_planned(stores, loads, scope, activities)
+    return results, (None if resume else written)
 
 
 def _frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -98,45 +105,55 @@ def recompute_weekly(stores: Stores, since: Since) -> dict[str, dict[str, Any]]:
     every athlete has stored weeks, only daily rows from 28 days before the first week on are
     read: the 7- and 28-day windows of later weeks never look further back."""
     with _one_at_a_time(stores):
-        athletes = list(since)
-        last_week = _last_stored_weeks(stores, since)
-        incremental = {a: _first_week(since[a], last_week[a]) for a in athletes if a in last_week}
-        floor = None
-        if incremental and len(incremental) == len(athletes):
-            floor = (min(incremental.values()) - timedelta(days=28)).isoformat()
+        return _weekly(stores, since, None)
+
+
+def _weekly(
+    stores: Stores, since: Since, all_daily: pd.DataFrame | None
+) -> dict[str, dict[str, Any]]:
+    """recompute_weekly under the caller's metrics lock. `all_daily`: every daily row of the
+    athletes, as the daily recompute just wrote them, used instead of reading them back when
+    all the athletes' weeks are computed again."""
+    athletes = list(since)
+    last_week = _last_stored_weeks(stores, since)
+    incremental = {a: _first_week(since[a], last_week[a]) for a in athletes if a in last_week}
+    floor = None
+    if incremental and len(incremental) == len(athletes):
+        floor = (min(incremental.values()) - timedelta(days=28)).isoformat()
+    if floor is None and all_daily is not None:
+        daily = all_daily[all_daily["athleteId"].isin(athletes)]
+    else:
         daily = read_for(stores, "daily_metrics", athletes, since=floor)
-        planned = read_for(stores, "planned_sessions", athletes)
-        daily = daily.assign(date=pd.to_datetime(daily["date"]).astype("datetime64[ns]"))
-        weeks = weekly_rows(daily.sort_values(["athleteId", "date"], kind="stable"), planned)
-        earliest = weeks.groupby("athleteId")["weekStartDate"].min().to_dict()
-        results: dict[str, dict[str, Any]] = {}
-        scope: dict[str, str] = {}
-        for athlete in athletes:
-            if athlete not in earliest and athlete not in incremental:
-                results[athlete] = {"from": None, "weeks": 0}
-                continue
-            first = incremental.get(athlete, date.min)
-            if athlete in earliest:
-                first = max(earliest[athlete].date(), first)
-            scope[athlete] = first.isoformat()
-        first_week = pd.to_datetime(weeks["athleteId"].map(scope))
-        frame = weeks[weeks["weekStartDate"] >= first_week]
-        counts = frame["athleteId"].value_counts().to_dict()
-        for athlete, since_week in scope.items():
-            results[athlete] = {"from": since_week, "weeks": int(counts.get(athlete, 0))}
-        # old weeks go from the first week recomputed, even where no days are left to make
-        # it; an athlete whose weeks were all computed again (none stored near its date)
-        # loses every old week, as one with no daily rows left does
-        replaced = {
-            a: incremental[a].isoformat() if a in incremental else EVERY_DATE for a in athletes
-        }
-        write_scoped(
-            stores,
-            "weekly_metrics",
-            to_frame_form("weekly_metrics", frame, ["weekStartDate"]),
-            replaced,
-            "weekStartDate",
-        )
+    planned = read_for(stores, "planned_sessions", athletes)
+    daily = daily.assign(date=pd.to_datetime(daily["date"]).astype("datetime64[ns]"))
+    weeks = weekly_rows(daily.sort_values(["athleteId", "date"], kind="stable"), planned)
+    earliest = weeks.groupby("athleteId")["weekStartDate"].min().to_dict()
+    results: dict[str, dict[str, Any]] = {}
+    scope: dict[str, str] = {}
+    for athlete in athletes:
+        if athlete not in earliest and athlete not in incremental:
+            results[athlete] = {"from": None, "weeks": 0}
+            continue
+        first = incremental.get(athlete, date.min)
+        if athlete in earliest:
+            first = max(earliest[athlete].date(), first)
+        scope[athlete] = first.isoformat()
+    first_week = pd.to_datetime(weeks["athleteId"].map(scope))
+    frame = weeks[weeks["weekStartDate"] >= first_week]
+    counts = frame["athleteId"].value_counts().to_dict()
+    for athlete, since_week in scope.items():
+        results[athlete] = {"from": since_week, "weeks": int(counts.get(athlete, 0))}
+    # old weeks go from the first week recomputed, even where no days are left to make
+    # it; an athlete whose weeks were all computed again (none stored near its date)
+    # loses every old week, as one with no daily rows left does
+    replaced = {a: incremental[a].isoformat() if a in incremental else EVERY_DATE for a in athletes}
+    write_scoped(
+        stores,
+        "weekly_metrics",
+        to_frame_form("weekly_metrics", frame, ["weekStartDate"]),
+        replaced,
+        "weekStartDate",
+    )
     return results
 
 
@@ -192,8 +209,10 @@ def recompute_many(stores: Stores, since: Since) -> dict[str, Any]:
         size = stores.settings.recompute_group
     for start in range(0, len(athletes), max(size, 1)):
         group = {athlete: since[athlete] for athlete in athletes[start : start + size]}
-        daily = recompute_daily(stores, group)
-        recompute_weekly(stores, {a: weekly_since(group[a], r["from"]) for a, r in daily.items()})
+        with _one_at_a_time(stores):  # daily and weekly of a group: no other run in between
+            daily, written = _daily(stores, group)
+            weeks_from = {a: weekly_since(group[a], r["from"]) for a, r in daily.items()}
+            _weekly(stores, weeks_from, written)
     return {
         "athletes": len(since),
         "from": {a: (d.isoformat() if d else None) for a, d in sorted(since.items())},

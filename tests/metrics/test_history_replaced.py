@@ -90,3 +90,19 @@ def test_an_athlete_without_activities_loses_its_rows_and_the_rollup_goes_on(
     for table in ("daily_metrics", "weekly_metrics", "activities_metrics"):
         assert stores.repository(table).read_frame({"athleteId": "newcomer"}).empty
     assert not stores.repository("daily_metrics").read_frame({"athleteId": ATHLETES[0]}).empty
+
+
+def test_weeks_from_the_days_just_written_equal_weeks_from_the_days_read_back(
+    stores: Stores, tmp_path: Path
+) -> None:
+    """recompute_many hands a full group's daily rows to its weekly step in memory; the
+    separate weekly job reads them back from storage. Both give the same rows."""
+    recompute.recompute_many(stores, dict.fromkeys(ATHLETES))
+    apart = seeded(Settings.for_home(tmp_path / "apart"))
+    try:
+        daily = recompute.recompute_daily(apart, dict.fromkeys(ATHLETES))
+        assert all(result["from"] for result in daily.values())
+        recompute.recompute_weekly(apart, dict.fromkeys(ATHLETES))
+        _assert_same(outputs(stores), outputs(apart))
+    finally:
+        apart.close()
