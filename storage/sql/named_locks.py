@@ -26,7 +26,7 @@ STRIPES = 1024  # lock files of an SQLite database: names share one when they ha
 @contextmanager
 def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator[Connection | None]:
     """Hold every lock named in `keys` (taken in sorted order, so two holders never wait on
-    each other), waiting at most `timeout` seconds for them all: LockTimeout past that.
+    each other), waiting at most `timeout` seconds for each: LockTimeout past that.
 
     On PostgreSQL it yields the connection that holds the locks, in autocommit mode: a
     caller may run its transaction on it (`Database.transaction(connection=...)`) instead
