@@ -56,19 +56,20 @@ def sql_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator
             yield settings.with_(database_url=url)
 
 
-@pytest.fixture
-def sql_stores(sql_settings: Settings) -> Iterator[Stores]:
-    """Storage on SQLite and on PostgreSQL, schema at head."""
-    stores = Stores(sql_settings)
+def _initialized(settings: Settings) -> Iterator[Stores]:
+    stores = Stores(settings)
     stores.initialize()
     yield stores
     stores.close()
+
+
+@pytest.fixture
+def sql_stores(sql_settings: Settings) -> Iterator[Stores]:
+    """Storage on SQLite and on PostgreSQL, schema at head."""
+    yield from _initialized(sql_settings)
 
 
 @pytest.fixture
 def stores(settings: Settings) -> Iterator[Stores]:
     """Storage on the embedded default, schema at head."""
-    stores = Stores(settings)
-    stores.initialize()
-    yield stores
-    stores.close()
+    yield from _initialized(settings)
