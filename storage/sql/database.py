@@ -19,6 +19,10 @@ from storage.errors import ConfigurationError
 from storage.sql.errors import translated
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# a pooled PostgreSQL connection idle longer than this is pinged before use (PgBouncer's
+# server_check_delay); one used more recently goes straight to work, and if the server
+# went away meanwhile the job fails UNAVAILABLE (transient) and its retry gets a new one
+PING_IDLE_AFTER_S = 2.0
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -110,8 +114,35 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
+def _postgres_engine(engine: Engine) -> Engine:
+    """Ping a pooled connection at checkout only when it sat idle past PING_IDLE_AFTER_S:
+    SQLAlchemy's pre-ping would cost each checkout a round trip, two of a save's eleven."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= PING_IDLE_AFTER_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # the pool drops this connection and checks out another (a new one if need be)
+            raise DisconnectionError(f"a pooled connection was lost: {error}") from None
+
+    return engine
+
+
 def make_engine(url: str) -> Engine:
-    """Pooled engine (PostgreSQL connections pre-pinged); SQLite in WAL mode, busy timeout."""
+    """Pooled engine (PostgreSQL connections pinged after sitting idle); SQLite in WAL mode,
+    busy timeout."""
     try:
         parsed = make_url(url)
     except Exception:
@@ -121,7 +152,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return _postgres_engine(create_engine(parsed, pool_size=5, max_overflow=5))
     raise ConfigurationError(
         f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql"
     )
