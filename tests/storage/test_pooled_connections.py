@@ -3,6 +3,8 @@ and a recently used one fails its job UNAVAILABLE (transient) once, the next use
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -62,7 +64,7 @@ def test_only_a_connection_that_sat_idle_is_pinged(
     pings: list[object] = []
     ping = database.engine.dialect.do_ping
 
-    def counted(raw: object) -> bool:
+    def counted(raw: Any) -> bool:
         pings.append(raw)
         return bool(ping(raw))
 
