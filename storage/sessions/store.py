@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from storage.sessions.model import TrainingSession
+from storage.sessions.rows import child_rows, session_row, stored_time, utc
 from storage.sql.database import Database
 from storage.sql.named_locks import holding
 from storage.sql.prepared import PreparedStatement
@@ -92,45 +93,66 @@ class SessionStore:
         with self.holding(session.session_id, json_path) as held:
             if check_file is not None:
                 check_file()
-            with self.database.transaction(
-                write=True, table="training_sessions", connection=held
-            ) as connection:
-                outcome = self._save_rows(connection, session, json_path)
+            outcome = self._save_rows(held, session, json_path)
             if write_file is not None:
                 write_file(outcome)
             return outcome
 
     def _save_rows(
-        self, connection: sa.Connection, session: TrainingSession, json_path: str
+        self, held: sa.Connection | None, session: TrainingSession, json_path: str
     ) -> SaveOutcome:
+        """The stored hash is read outside the write (the session's lock keeps it current):
+        the same content writes nothing, a new session's rows go in one pipelined
+        transaction (one round trip on PostgreSQL), a changed one's rows are replaced."""
         digest = session.content_hash()
         sid = session.session_id
-        stored = self._stored_hash.first(connection, {"sid": sid})
-        if stored is not None and (
-            stored[0] == digest or self._stored_document(connection, sid) == session.document()
-        ):  # the same payload, or its own export read back
-            return SaveOutcome(False)
-        old = None if stored is None else connection.execute(self._previous, {"sid": sid}).one()
-        now = self._now()
-        if old is not None:  # a changed session: its rows are replaced as a whole
-            for child in (self.sets, self.exercises):
+        with self.database.autocommit(connection=held) as connection:
+            stored = self._stored_hash.first(connection, {"sid": sid})
+            if stored is not None and (
+                stored[0] == digest or self._stored_document(connection, sid) == session.document()
+            ):  # the same payload, or its own export read back
+                return SaveOutcome(False)
+        with self.database.transaction(
+            write=True, table="training_sessions", connection=held, pipelined=stored is None
+        ) as connection:
+            if stored is None:
+                self._insert(connection, session, digest, json_path, created=None, version=1)
+                return SaveOutcome(True)
+            old = connection.execute(self._previous, {"sid": sid}).one()
+            for child in (self.sets, self.exercises):  # its rows are replaced as a whole
                 connection.execute(sa.delete(child).where(child.c.sessionId == sid))
             connection.execute(sa.delete(self.sessions).where(self.sessions.c.sessionId == sid))
-        row = self._session_row(
+            self._insert(
+                connection, session, digest, json_path, old.createdAt, version=old.version + 1
+            )
+        return SaveOutcome(True, old.userId, old.date, old.jsonPath)
+
+    def _insert(
+        self,
+        connection: sa.Connection,
+        session: TrainingSession,
+        digest: str,
+        json_path: str,
+        created: datetime | None,
+        *,
+        version: int,
+    ) -> None:
+        """Statements whose results are not read, so they may be pipelined."""
+        dialect = self.database.dialect
+        now = stored_time(datetime.now(UTC), dialect)
+        row = session_row(
             session,
-            digest,
-            json_path,
-            now,
-            created=old.createdAt if old else now,
-            version=(old.version + 1) if old else 1,
+            digest=digest,
+            json_path=json_path,
+            now=now,
+            created=created or now,
+            version=version,
+            dialect=dialect,
         )
         self._inserts["training_sessions"].execute(connection, [row])
-        exercise_rows, set_rows = self._child_rows(session, now)
+        exercise_rows, set_rows = child_rows(session, now)
         self._inserts["session_exercises"].execute(connection, exercise_rows)
         self._inserts["session_sets"].execute(connection, set_rows)
-        if old is None:
-            return SaveOutcome(True)
-        return SaveOutcome(True, old.userId, old.date, old.jsonPath)
 
     def _stored_document(self, connection: sa.Connection, session_id: str) -> Any:
         return connection.execute(
@@ -206,11 +228,6 @@ class SessionStore:
         with self.database.transaction(write=True, table="training_sessions") as connection:
             connection.execute(update, [{"sid": sid, "v": v} for sid, v in versions])
 
-    def _stored_time(self, moment: datetime) -> datetime:
-        """A time as this database stores it: UTC, naive on SQLite."""
-        moment = _utc(moment)
-        return moment.replace(tzinfo=None) if self.database.dialect == "sqlite" else moment
-
     def count(self) -> int:
         with self.database.transaction(table="training_sessions") as connection:
             return int(
@@ -219,102 +236,10 @@ class SessionStore:
                 ).scalar_one()
             )
 
-    def _now(self) -> datetime:
-        now = datetime.now(UTC)
-        return now.replace(tzinfo=None) if self.database.dialect == "sqlite" else now
-
-    def _session_row(
-        self,
-        session: TrainingSession,
-        digest: str,
-        json_path: str,
-        now: datetime,
-        *,
-        created: datetime,
-        version: int,
-    ) -> dict[str, Any]:
-        return {
-            "sessionId": session.session_id,
-            "userId": session.userId,
-            "userName": session.userName,
-            "date": self._stored_time(session.date),
-            "phase": None if session.phase is None else str(session.phase),
-            "week": session.week,
-            "isDeloadWeek": session.isDeloadWeek,
-            "focus": session.focus,
-            "durationSec": session.durationSec,
-            "payloadHash": digest,
-            "jsonPath": json_path,
-            "document": session.document(),
-            "createdAt": created,
-            "updatedAt": now,
-            "version": version,
-            "activityVersion": None,  # its activity row is written by the next recompute
-        }
-
-    def _child_rows(
-        self, session: TrainingSession, now: datetime
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        stamp = {"createdAt": now, "updatedAt": now, "version": 1}
-        sid = session.session_id
-        exercises, sets = [], []
-        for exercise in session.exercises:
-            exercises.append(
-                {
-                    "sessionId": sid,
-                    "exerciseOrder": exercise.Order,
-                    "name": exercise.Name,
-                    "targetMuscleGroups": list(exercise.targetMuscleGroups),
-                    **stamp,
-                }
-            )
-            for position, warm in enumerate(exercise.warmupSets):
-                sets.append(
-                    {
-                        "sessionId": sid,
-                        "exerciseOrder": exercise.Order,
-                        "kind": "warmup",
-                        "position": position,
-                        "setNumber": warm.set,
-                        "weightKg": warm.weightKg,
-                        "repFull": warm.repCount,
-                        "repPartial": None,
-                        "rpe": None,
-                        "repAssessment": None,
-                        "actualRestMinutes": None,
-                        "notes": warm.notes,
-                        **stamp,
-                    }
-                )
-            for position, work in enumerate(exercise.workingSets):
-                sets.append(
-                    {
-                        "sessionId": sid,
-                        "exerciseOrder": exercise.Order,
-                        "kind": "working",
-                        "position": position,
-                        "setNumber": work.set,
-                        "weightKg": work.weightKg,
-                        "repFull": work.repCount.full,
-                        "repPartial": work.repCount.partial,
-                        "rpe": work.rpe,
-                        "repAssessment": work.repAssessment,
-                        "actualRestMinutes": work.actualRestMinutes,
-                        "notes": work.notes,
-                        **stamp,
-                    }
-                )
-        return exercises, sets
-
-
-def _utc(moment: datetime) -> datetime:
-    """Aware UTC; a naive time is UTC already (SQLite keeps them so)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
 
 def _stored(row: Any) -> StoredSession:
     updated = row["updatedAt"]
-    updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)  # SQLite: naive UTC
+    updated = utc(updated)  # SQLite: naive UTC
     return StoredSession(
         row["sessionId"], row["payloadHash"], row["jsonPath"], row["version"], updated
     )

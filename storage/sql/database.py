@@ -7,13 +7,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from storage.errors import ConfigurationError
 from storage.sql.errors import translated
@@ -159,19 +159,36 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
-def _explicit_transaction(connection: Connection) -> Iterator[None]:
+def _explicit_transaction(connection: Connection, *, pipelined: bool = False) -> Iterator[None]:
     """BEGIN ... COMMIT sent as SQL on a connection in autocommit mode (SQLAlchemy's own
-    transaction would be a no-op there); ROLLBACK when the block raises."""
-    connection.exec_driver_sql("BEGIN")
+    transaction would be a no-op there); ROLLBACK when the block raises. `pipelined`: on
+    psycopg, every statement up to COMMIT goes to the server at COMMIT, in one round trip."""
+    dbapi = connection.dialect.loaded_dbapi
+    raw: Any = connection.connection.dbapi_connection
+    batch = raw.pipeline() if pipelined and _pipelines(raw) else nullcontext()
     try:
-        yield
+        try:
+            with batch:
+                connection.exec_driver_sql("BEGIN")
+                yield
+                connection.exec_driver_sql("COMMIT")
+        except dbapi.Error as error:  # a pipelined statement's, raised by the pipeline's sync
+            raise DBAPIError.instance("COMMIT", None, error, dbapi.Error) from error
     except BaseException:
         try:
             connection.exec_driver_sql("ROLLBACK")
         except Exception:
             connection.invalidate()  # closed: the server rolled back what it had
         raise
-    connection.exec_driver_sql("COMMIT")
+
+
+def _pipelines(raw: Any) -> bool:
+    """psycopg's pipeline mode, when its libpq has it (14 and later)."""
+    if not callable(getattr(raw, "pipeline", None)):
+        return False
+    import psycopg  # an optional dependency: only a psycopg connection gets here
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 class Database:
@@ -194,6 +211,7 @@ class Database:
         table: str | None = None,
         exclusive: bool = False,
         connection: Connection | None = None,
+        pipelined: bool = False,
     ) -> Iterator[Connection]:
         """A transaction, optionally cut off after `deadline` seconds (DeadlineExceeded).
 
@@ -201,11 +219,14 @@ class Database:
         so two writers never wait on each other): PostgreSQL transaction advisory locks, or
         SQLite's BEGIN IMMEDIATE (one writer at a time for the whole file). `connection`: a
         PostgreSQL connection in autocommit mode the caller holds (named_locks.holding's) to
-        run the transaction on, else one is taken from the pool."""
+        run the transaction on, else one is taken from the pool. `pipelined` (on such a
+        connection): the block's statements are sent with the COMMIT, so it may only run
+        statements whose results it does not read (PreparedStatement.execute); their errors
+        are raised as the block ends."""
         keys = sorted({*lock_keys, *([lock_key] if lock_key else [])}) if write else []
         with translated(table):
             if connection is not None:
-                with _explicit_transaction(connection):
+                with _explicit_transaction(connection, pipelined=pipelined):
                     self._begin_postgres(connection, deadline, keys)
                     yield connection
                 return
@@ -221,9 +242,14 @@ class Database:
                     yield pooled
 
     @contextmanager
-    def autocommit(self) -> Iterator[Connection]:
-        """A pooled connection outside any transaction, for one read on the DBAPI cursor: no
-        BEGIN or COMMIT round trips (on SQLite the driver is in autocommit mode already)."""
+    def autocommit(self, connection: Connection | None = None) -> Iterator[Connection]:
+        """A pooled connection outside any transaction, for reads that need no BEGIN or
+        COMMIT round trips (on SQLite the driver is in autocommit mode already); or the one
+        the caller holds in autocommit mode (named_locks.holding's), as it is."""
+        if connection is not None:
+            with translated():
+                yield connection
+            return
         with translated(), self.engine.connect() as connection:
             if self.dialect == "postgresql":
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -53,9 +53,10 @@ def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator
 @contextmanager
 def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[Connection]:
     """Session advisory locks: the timeout and every lock in one statement (PostgreSQL
-    evaluates a select list in order), all released with the timeout reset in another."""
+    evaluates a select list in order), all released in another. The timeout is local to the
+    statement's own transaction, so it bounds the wait for these locks and nothing after."""
     locks = ", ".join(f"pg_advisory_lock(hashtext(:k{n}))" for n in range(len(names)))
-    take = text(f"SELECT set_config('lock_timeout', :ms, false), {locks}")
+    take = text(f"SELECT set_config('lock_timeout', :ms, true), {locks}")
     values = {f"k{n}": name for n, name in enumerate(names)}
     with translated(), database.engine.connect() as connection:
         session = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -71,7 +72,7 @@ def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[
             yield session
         finally:
             try:
-                session.exec_driver_sql("SELECT pg_advisory_unlock_all(); RESET lock_timeout")
+                session.exec_driver_sql("SELECT pg_advisory_unlock_all()")
             except Exception:
                 session.invalidate()  # closed: the server releases what it held
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from storage.errors import LockTimeout
+from storage.errors import AlreadyExists, LockTimeout
 from storage.settings import Settings
 from storage.sql.database import Database
 from storage.sql.named_locks import holding
+from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 from storage.stores import Stores
 from tests.services import postgres_database
@@ -59,7 +60,7 @@ def test_a_failed_transaction_on_the_holding_connection_writes_nothing(sql_store
     assert _marks(stores) == {"after": "v"}
 
 
-def test_the_lock_timeout_is_reset_when_the_locks_are_released(settings: Settings) -> None:
+def test_the_lock_timeout_bounds_only_the_wait_for_the_locks(settings: Settings) -> None:
     with postgres_database() as url:
         database = Database(url)
         try:
@@ -74,7 +75,8 @@ def _hold_and_release(database: Database) -> None:
     for _ in range(database.engine.pool.size() + 1):  # every pooled connection has held one
         with holding(database, ["a-lock"], 0.25) as held:
             assert held is not None
-            assert held.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
+            # not inherited by the caller's statements (their row locks wait as usual)
+            assert held.exec_driver_sql("SHOW lock_timeout").scalar() == default
             locks = held.exec_driver_sql(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                 " AND pid = pg_backend_pid()"
@@ -82,8 +84,9 @@ def _hold_and_release(database: Database) -> None:
             assert locks == 1
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == default
-        assert not connection.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        assert not connection.exec_driver_sql(  # in this database: others may run meanwhile
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).scalar()
 
 
@@ -95,3 +98,35 @@ def test_sqlite_gives_no_connection(settings: Settings) -> None:
             assert held is None
     finally:
         stores.close()
+
+
+def _prepared_mark_insert(database: Database) -> PreparedStatement:
+    return PreparedStatement(sql_table("coordination_marks").insert(), database.engine.dialect)
+
+
+def test_a_pipelined_transaction_commits_every_statement_or_none(sql_stores: Stores) -> None:
+    """Pipelined on PostgreSQL (the statements go with the COMMIT): a duplicate key found
+    only then is AlreadyExists, nothing of the block is kept, the connection works on."""
+    stores = sql_stores
+    database = stores.database
+    insert = _prepared_mark_insert(database)
+    row = {"value": "v", "markedAt": 0.0, "createdAt": None, "updatedAt": None, "version": 1}
+    with holding(database, ["a-lock"], 1) as held:
+        with database.transaction(write=True, connection=held, pipelined=True) as connection:
+            insert.execute(connection, [{"name": "one", **row}])
+            insert.execute(connection, [{"name": "two", **row}, {"name": "three", **row}])
+        with (
+            pytest.raises(AlreadyExists),
+            database.transaction(write=True, connection=held, pipelined=True) as connection,
+        ):
+            insert.execute(connection, [{"name": "four", **row}])
+            insert.execute(connection, [{"name": "one", **row}])  # already there
+        with (
+            pytest.raises(RuntimeError),
+            database.transaction(write=True, connection=held, pipelined=True) as connection,
+        ):
+            insert.execute(connection, [{"name": "five", **row}])
+            raise RuntimeError("the caller failed half way")
+        with database.transaction(write=True, connection=held, pipelined=True) as connection:
+            insert.execute(connection, [{"name": "six", **row}])
+    assert sorted(_marks(stores)) == ["one", "six", "three", "two"]
