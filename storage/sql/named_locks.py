@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from storage.errors import LockTimeout
 from storage.locks import acquire_lock
@@ -53,26 +54,29 @@ def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator
 @contextmanager
 def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[Connection]:
     """Session advisory locks: the timeout and every lock in one statement (PostgreSQL
-    evaluates a select list in order), all released in another. The timeout is local to the
+    evaluates a select list in order), all released in another, both on the DBAPI cursor
+    (no SQLAlchemy result set-up: they run around every save). The timeout is local to the
     statement's own transaction, so it bounds the wait for these locks and nothing after."""
-    locks = ", ".join(f"pg_advisory_lock(hashtext(:k{n}))" for n in range(len(names)))
-    take = text(f"SELECT set_config('lock_timeout', :ms, true), {locks}")
-    values = {f"k{n}": name for n, name in enumerate(names)}
+    locks = ", ".join("pg_advisory_lock(hashtext(%s))" for _ in names)
+    take = f"SELECT set_config('lock_timeout', %s, true), {locks}"
+    dbapi_error: type[Exception] = database.engine.dialect.loaded_dbapi.Error
     with translated(), database.engine.connect() as connection:
         session = connection.execution_options(isolation_level="AUTOCOMMIT")
+        cursor = session.connection.cursor()
         try:
             try:
-                session.execute(take, {"ms": str(max(int(timeout * 1000), 1)), **values})
-            except Exception as error:
+                cursor.execute(take, (str(max(int(timeout * 1000), 1)), *names))
+            except dbapi_error as error:
                 if "lock timeout" in str(error):
                     raise LockTimeout(
                         f"{' or '.join(names)} stayed locked by another worker for {timeout:g}s"
                     ) from None
-                raise
+                raise DBAPIError.instance(take, None, error, dbapi_error) from None
             yield session
         finally:
             try:
-                session.exec_driver_sql("SELECT pg_advisory_unlock_all()")
+                cursor.execute("SELECT pg_advisory_unlock_all()")
+                cursor.close()
             except Exception:
                 session.invalidate()  # closed: the server releases what it held
 
