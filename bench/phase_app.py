@@ -5,12 +5,13 @@ it, and writes the totals to `$BENCH_PHASES_DIR/<pid>.json` every 50 jobs."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,15 @@ PARTS = {
     "parse payload": ("tasks.sessions", "parse_session"),
     "fill muscle groups": ("tasks.sessions", "fill_muscle_groups"),
     "export path": ("tasks.sessions", "export_path"),
-    "session and file locks": ("storage.sessions.store", "SessionStore.holding"),
+    "take the locks": ("storage.sessions.store", "SessionStore.holding"),
     "SQL rows": ("storage.sessions.store", "SessionStore._save_rows"),
     "JSON file": ("tasks.sessions", "write_export"),
+    "free the locks": ("storage.sessions.store", "SessionStore.holding"),
     "pending mark": ("storage.coordination", "Coordination.mark_pending"),
     "save_session body": ("tasks.sessions", "save_session"),
 }
+# context managers: the first label times entering, the second leaving
+HELD = {"take the locks": "free the locks"}
 FLUSH_EVERY = 50
 
 
@@ -58,6 +62,29 @@ class PhaseClock:
 
         return run
 
+    def timed_context(
+        self, enter: str, leave: str, function: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        clock = self
+
+        @contextlib.contextmanager
+        def run(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            manager = function(*args, **kwargs)
+            wall, cpu = time.perf_counter(), time.process_time()
+            value = manager.__enter__()
+            clock.add(enter, time.perf_counter() - wall, time.process_time() - cpu)
+            try:
+                yield value
+            except BaseException as error:
+                if not manager.__exit__(type(error), error, error.__traceback__):
+                    raise
+            else:
+                wall, cpu = time.perf_counter(), time.process_time()
+                manager.__exit__(None, None, None)
+                clock.add(leave, time.perf_counter() - wall, time.process_time() - cpu)
+
+        return run
+
     def on_prerun(self, task: Any = None, **_: Any) -> None:
         now = time.perf_counter()
         if self.finished_at is not None and now - self.finished_at < 0.2:  # not a batch gap
@@ -80,12 +107,19 @@ class PhaseClock:
 
 
 def _install(clock: PhaseClock) -> None:
+    leaving = set(HELD.values())
     for label, (module_name, attribute) in PARTS.items():
+        if label in leaving:
+            continue
         owner: Any = importlib.import_module(module_name)
         *parents, name = attribute.split(".")
         for parent in parents:
             owner = getattr(owner, parent)
-        setattr(owner, name, clock.timed(label, getattr(owner, name)))
+        function = getattr(owner, name)
+        if label in HELD:
+            setattr(owner, name, clock.timed_context(label, HELD[label], function))
+        else:
+            setattr(owner, name, clock.timed(label, function))
     signals.task_prerun.connect(clock.on_prerun, weak=False)
     signals.task_postrun.connect(clock.on_postrun, weak=False)
 

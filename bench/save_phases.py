@@ -3,9 +3,12 @@ per part of the save (SQL rows, JSON file, activity row, ...), per job as Celery
 the idle time a pool process waits for its next job; the no-op beside it for scale.
 
     python -m bench.save_phases [--jobs 1000] [--concurrency N] [--redis URL] [--postgres]
+                                [--one-at-a-time]
 
-Wall minus CPU is time spent waiting: on fsync, on a lock, for a core. It is the same worker
-configuration as bench/pipeline.py, with each part wrapped by bench/phase_app.py.
+Wall minus CPU is time spent waiting: on fsync, on a lock, on the database, for a core. It is
+the same worker configuration as bench/pipeline.py, with each part wrapped by
+bench/phase_app.py. `--one-at-a-time` sends each job after the last one's result came back
+(a quiet worker: what one caller waits for) instead of in a burst.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -57,12 +63,26 @@ def report(totals: Totals) -> None:
         print(f"  {indent + label:<34}{calls:7.0f}{wall_ms:10.3f}{cpu_ms:9.3f}{waiting}")
 
 
+def one_at_a_time(
+    client: TrainlogClient, _meter: CpuMeter, job: str, args_list: list[list[Any]]
+) -> tuple[float, float, float]:
+    """Each job sent when the previous one's result is back: (jobs/s, jobs/s, median ms)."""
+    samples = []
+    for args in args_list:
+        started = time.perf_counter()
+        client.run(job, *args, timeout=60)
+        samples.append(time.perf_counter() - started)
+    rate = len(samples) / sum(samples)
+    return rate, rate, statistics.median(samples) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, help="default: the worker's default")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--postgres", action="store_true", help="SQL on a throwaway PostgreSQL")
+    parser.add_argument("--one-at-a-time", action="store_true", help="no burst: one job at a time")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         options = {"broker_url": args.redis}
@@ -90,9 +110,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         meter = CpuMeter(worker.process.pid, servers)
         warm_up(client, meter)
         baseline = collect(phases)
-        noop = run_batch(client, meter, "ping", [[] for _ in range(args.jobs)])
+        batch = one_at_a_time if args.one_at_a_time else run_batch
+        noop = batch(client, meter, "ping", [[] for _ in range(args.jobs)])
         settle(client)
-        save = run_batch(client, meter, "save_session", [[p] for p in payloads(args.jobs)])
+        save = batch(client, meter, "save_session", [[p] for p in payloads(args.jobs)])
         settle(client)
     client.close()
     totals = {}
@@ -101,10 +122,13 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         totals[label] = [now - then for now, then in zip(entry, before, strict=True)]
     processes = args.concurrency or settings.worker_concurrency
     label = "redis + postgresql" if args.postgres else "redis"
+    mode = "one at a time" if args.one_at_a_time else "in a burst"
     print(
-        f"[{label}] {args.jobs} no-ops then {args.jobs} saves, worker -c {processes}: "
+        f"[{label}] {args.jobs} no-ops then {args.jobs} saves {mode}, worker -c {processes}: "
         f"{noop[1]:.0f}/s and {save[1]:.0f}/s end to end (per pool process, ms per call)"
     )
+    if args.one_at_a_time:
+        print(f"  median latency: no-op {noop[2]:.1f} ms, save_session {save[2]:.1f} ms")
     report({label: entry for label, entry in totals.items() if entry[0] > 0})
 
 

@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.sql.database import Database
 from storage.sql.named_locks import holding
@@ -29,10 +31,6 @@ Since = date | None  # None: recompute everything
 def _as_date(value: date | str) -> date:
     """A DATE as the driver returns it from a raw cursor (SQLite: ISO text)."""
     return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _earliest(a: Since, b: Since) -> Since:
-    return None if a is None or b is None else min(a, b)
 
 
 class Coordination:
@@ -76,10 +74,7 @@ class Coordination:
             return False
         with self._changing() as connection:
             self._merge(connection, {athlete: since})
-            if self._flush_live(connection):
-                return False
-            self._set_mark(connection, FLUSH, "scheduled")
-            return True
+            return self._claim_flush(connection)
 
     def forget_flush(self) -> None:
         """Undo the flush mark of a `mark_pending` whose job could not be sent, so the next
@@ -160,32 +155,41 @@ class Coordination:
             return True
         return since is not None and _as_date(day) <= since
 
-    def _flush_live(self, connection: Connection) -> bool:
-        at = connection.execute(
-            sa.select(self.marks.c.markedAt).where(self.marks.c.name == FLUSH)
-        ).scalar()
-        return at is not None and time.time() - at <= self.flush_lost_after
+    def _claim_flush(self, connection: Connection) -> bool:
+        """Set the flush mark unless a live one is there: True when this call set it."""
+        now = time.time()
+        claim = self._insert(self.marks).on_conflict_do_update(
+            index_elements=["name"],
+            set_={"value": "scheduled", "markedAt": now},
+            where=self.marks.c.markedAt < now - self.flush_lost_after,
+        )
+        row = {"name": FLUSH, "value": "scheduled", "markedAt": now}
+        return connection.execute(claim.returning(self.marks.c.name), row).first() is not None
 
     def _merge(self, connection: Connection, since: Mapping[str, Since]) -> None:
-        current = dict(
-            connection.execute(
-                sa.select(self.pending.c.athleteId, self.pending.c.since).where(
-                    self.pending.c.athleteId.in_(list(since))
-                )
-            ).all()
+        """Insert each athlete's mark, or move it to the earlier date (None, everything, wins),
+        in one upsert statement instead of a read and a write."""
+        insert = self._insert(self.pending)
+        current, new = self.pending.c.since, insert.excluded.since
+        earliest = sa.case(
+            (sa.or_(current.is_(None), new.is_(None)), sa.null()),
+            (new < current, new),
+            else_=current,
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=["athleteId"], set_={"since": earliest}
         )
         now = time.time()
-        for athlete, day in since.items():
-            if athlete not in current:
-                connection.execute(
-                    self.pending.insert().values(athleteId=athlete, since=day, markedAt=now)
-                )
-            elif (merged := _earliest(current[athlete], day)) != current[athlete]:
-                connection.execute(
-                    self.pending.update()
-                    .where(self.pending.c.athleteId == athlete)
-                    .values(since=merged)
-                )
+        rows = [
+            {"athleteId": athlete, "since": day, "markedAt": now} for athlete, day in since.items()
+        ]
+        connection.execute(upsert, rows)
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT that takes ON CONFLICT, in this database's dialect (SQLite 3.24+)."""
+        if self.database.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def _set_mark(self, connection: Connection, name: str, value: str | None) -> None:
         connection.execute(self.marks.delete().where(self.marks.c.name == name))
