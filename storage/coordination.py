@@ -164,7 +164,8 @@ class Coordination:
             where=self.marks.c.markedAt < now - self.flush_lost_after,
         )
         row = {"name": FLUSH, "value": "scheduled", "markedAt": now}
-        return connection.execute(claim.returning(self.marks.c.name), row).first() is not None
+        claimed = connection.execute(claim.execution_options(preserve_rowcount=True), row)
+        return claimed.rowcount == 1  # 0: the WHERE kept a live one
 
     def _merge(self, connection: Connection, since: Mapping[str, Since]) -> None:
         """Insert each athlete's mark, or move it to the earlier date (None, everything, wins),
