@@ -11,7 +11,7 @@ from kombu import Queue
 from beat_schedule import build_beat_schedule
 from storage.errors import ConfigurationError
 from storage.settings import Settings
-from storage.sql.database import private_sqlite_file
+from storage.sql.engine import private_sqlite_file
 from tasks.registry import JOBS, QUEUES
 from workers.brokers.filesystem import REJECTED_FOLDER
 

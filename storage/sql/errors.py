@@ -11,6 +11,8 @@ from storage.errors import AlreadyExists, DeadlineExceeded, PersistenceError, Un
 
 _DEADLINE_HINTS = ("interrupted", "canceling statement due to statement timeout", "querycanceled")
 _BUSY_HINTS = ("database is locked", "database is busy")
+# errors a lost connection or server raises (among others): UNAVAILABLE, transient
+CONNECTION_FAILURES = exc.OperationalError | exc.InterfaceError | exc.DisconnectionError
 
 
 def translate(error: exc.SQLAlchemyError, *, table: str | None = None) -> PersistenceError:
@@ -24,9 +26,7 @@ def translate(error: exc.SQLAlchemyError, *, table: str | None = None) -> Persis
         return AlreadyExists(f"{table or 'row'}: {text.splitlines()[0][:200]}", table=table)
     if any(hint in text for hint in _BUSY_HINTS):
         return Unavailable(f"database busy: {text.splitlines()[0][:200]}", table=table)
-    if isinstance(
-        error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError | exc.TimeoutError
-    ):
+    if isinstance(error, CONNECTION_FAILURES | exc.TimeoutError):
         return Unavailable(f"database unavailable: {text.splitlines()[0][:200]}", table=table)
     return PersistenceError(f"database error: {text.splitlines()[0][:200]}", table=table)
 

@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError
 from storage.errors import LockTimeout
 from storage.locks import acquire_lock
 from storage.sql.database import Database
-from storage.sql.errors import translated
 
 STRIPES = 1024  # lock files of an SQLite database: names share one when they hash alike
 
@@ -60,7 +59,7 @@ def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[
     locks = ", ".join("pg_advisory_lock(hashtext(%s))" for _ in names)
     take = f"SELECT set_config('lock_timeout', %s, true), {locks}"
     dbapi_error: type[Exception] = database.engine.dialect.loaded_dbapi.Error
-    with translated(), database.engine.connect() as connection:
+    with database.translated(), database.engine.connect() as connection:
         session = connection.execution_options(isolation_level="AUTOCOMMIT")
         cursor = session.connection.cursor()
         try:

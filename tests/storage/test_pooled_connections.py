@@ -9,9 +9,24 @@ import pytest
 import sqlalchemy as sa
 
 from storage.errors import Unavailable
-from storage.sql import database as database_module
+from storage.sql import engine as engine_module
 from storage.sql.database import Database
+from storage.sql.named_locks import holding
 from tests.services import PG_ADMIN_URL
+
+
+def terminate_every_connection(database: Database) -> None:
+    name = sa.engine.make_url(database.url).database
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": name},
+        )
+    admin.dispose()
 
 
 def backend_pid(database: Database) -> int:
@@ -29,7 +44,7 @@ def terminate(pid: int) -> None:
 def test_an_idle_connection_the_server_dropped_is_replaced_unseen(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database_module, "PING_IDLE_AFTER_S", 0.0)  # every checkout pings
+    monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)  # every checkout pings
     database = Database(postgres_url)
     try:
         first = backend_pid(database)
@@ -43,7 +58,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unseen(
 def test_a_connection_used_just_now_is_not_pinged_and_a_drop_costs_one_transient_error(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database_module, "PING_IDLE_AFTER_S", 3600.0)  # never pings
+    monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 3600.0)  # never pings
     database = Database(postgres_url)
     try:
         first = backend_pid(database)
@@ -73,9 +88,32 @@ def test_only_a_connection_that_sat_idle_is_pinged(
         for _ in range(20):  # back to back: no ping round trip
             database.scalar("SELECT 1")
         assert pings == []
-        monkeypatch.setattr(database_module, "PING_IDLE_AFTER_S", 0.0)
+        monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)
         for _ in range(3):
             database.scalar("SELECT 1")
         assert len(pings) == 3
+    finally:
+        database.dispose()
+
+
+def test_after_one_connection_failed_the_others_are_pinged_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart kills every pooled connection: one job learns it (UNAVAILABLE), and
+    the pool checks each other connection once instead of failing one job per connection."""
+    monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 3600.0)  # idle time never pings
+    database = Database(postgres_url)
+    try:
+        with database.engine.connect() as a, database.engine.connect() as b:  # two pooled
+            a.exec_driver_sql("SELECT 1")
+            b.exec_driver_sql("SELECT 1")
+        terminate_every_connection(database)
+        # the named locks run on the DBAPI cursor, where SQLAlchemy does not see the failure
+        with pytest.raises(Unavailable), holding(database, ["a-lock"], 1):
+            pass
+        for _ in range(4):  # every other dead connection is found by its ping
+            with holding(database, ["a-lock"], 1) as held:
+                assert held is not None
+                assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
     finally:
         database.dispose()
