@@ -3,6 +3,7 @@ and a recently used one fails its job UNAVAILABLE (transient) once, the next use
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,18 +16,11 @@ from storage.sql.named_locks import holding
 from tests.services import PG_ADMIN_URL
 
 
-def terminate_every_connection(database: Database) -> None:
-    name = sa.engine.make_url(database.url).database
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = :d AND pid <> pg_backend_pid()"
-            ),
-            {"d": name},
-        )
-    admin.dispose()
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    yield database
+    database.dispose()
 
 
 def backend_pid(database: Database) -> int:
@@ -34,48 +28,46 @@ def backend_pid(database: Database) -> int:
         return int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def terminate(pid: int) -> None:
+def terminate(database: Database, pid: int | None = None) -> None:
+    """End one server process of the database, or (no pid) every one but the admin's."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"
+                " AND pid <> pg_backend_pid() AND (CAST(:p AS integer) IS NULL OR pid = :p)"
+            ),
+            {"d": sa.engine.make_url(database.url).database, "p": pid},
+        )
     admin.dispose()
 
 
 def test_an_idle_connection_the_server_dropped_is_replaced_unseen(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)  # every checkout pings
-    database = Database(postgres_url)
-    try:
-        first = backend_pid(database)
-        terminate(first)
-        assert database.scalar("SELECT 41 + 1") == 42  # no error: the ping found it gone
-        assert backend_pid(database) != first
-    finally:
-        database.dispose()
+    first = backend_pid(database)
+    terminate(database, first)
+    assert database.scalar("SELECT 41 + 1") == 42  # no error: the ping found it gone
+    assert backend_pid(database) != first
 
 
 def test_a_connection_used_just_now_is_not_pinged_and_a_drop_costs_one_transient_error(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 3600.0)  # never pings
-    database = Database(postgres_url)
-    try:
-        first = backend_pid(database)
-        terminate(first)
-        with pytest.raises(Unavailable) as caught:
-            database.scalar("SELECT 1")
-        assert caught.value.transient
-        assert database.scalar("SELECT 41 + 1") == 42  # the pool let the dead one go
-        assert backend_pid(database) != first
-    finally:
-        database.dispose()
+    first = backend_pid(database)
+    terminate(database, first)
+    with pytest.raises(Unavailable) as caught:
+        database.scalar("SELECT 1")
+    assert caught.value.transient
+    assert database.scalar("SELECT 41 + 1") == 42  # the pool let the dead one go
+    assert backend_pid(database) != first
 
 
 def test_only_a_connection_that_sat_idle_is_pinged(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = Database(postgres_url)
     pings: list[object] = []
     ping = database.engine.dialect.do_ping
 
@@ -84,36 +76,29 @@ def test_only_a_connection_that_sat_idle_is_pinged(
         return bool(ping(raw))
 
     monkeypatch.setattr(database.engine.dialect, "do_ping", counted)
-    try:
-        for _ in range(20):  # back to back: no ping round trip
-            database.scalar("SELECT 1")
-        assert pings == []
-        monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)
-        for _ in range(3):
-            database.scalar("SELECT 1")
-        assert len(pings) == 3
-    finally:
-        database.dispose()
+    for _ in range(20):  # back to back: no ping round trip
+        database.scalar("SELECT 1")
+    assert pings == []
+    monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)
+    for _ in range(3):
+        database.scalar("SELECT 1")
+    assert len(pings) == 3
 
 
 def test_after_one_connection_failed_the_others_are_pinged_before_use(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A server restart kills every pooled connection: one job learns it (UNAVAILABLE), and
     the pool checks each other connection once instead of failing one job per connection."""
     monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 3600.0)  # idle time never pings
-    database = Database(postgres_url)
-    try:
-        with database.engine.connect() as a, database.engine.connect() as b:  # two pooled
-            a.exec_driver_sql("SELECT 1")
-            b.exec_driver_sql("SELECT 1")
-        terminate_every_connection(database)
-        # the named locks run on the DBAPI cursor, where SQLAlchemy does not see the failure
-        with pytest.raises(Unavailable), holding(database, ["a-lock"], 1):
-            pass
-        for _ in range(4):  # every other dead connection is found by its ping
-            with holding(database, ["a-lock"], 1) as held:
-                assert held is not None
-                assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
-    finally:
-        database.dispose()
+    with database.engine.connect() as a, database.engine.connect() as b:  # two pooled
+        a.exec_driver_sql("SELECT 1")
+        b.exec_driver_sql("SELECT 1")
+    terminate(database)
+    # the named locks run on the DBAPI cursor, where SQLAlchemy does not see the failure
+    with pytest.raises(Unavailable), holding(database, ["a-lock"], 1):
+        pass
+    for _ in range(4):  # every other dead connection is found by its ping
+        with holding(database, ["a-lock"], 1) as held:
+            assert held is not None
+            assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
