@@ -24,15 +24,15 @@ PARTS = {
     "parse payload": ("tasks.sessions", "parse_session"),
     "fill muscle groups": ("tasks.sessions", "fill_muscle_groups"),
     "export path": ("tasks.sessions", "export_path"),
-    "take the locks": ("storage.sessions.store", "SessionStore.holding"),
+    "take the locks, read the hash": ("storage.sessions.store", "SessionStore.holding"),
     "SQL rows": ("storage.sessions.store", "SessionStore._save_rows"),
     "JSON file": ("tasks.sessions", "write_export"),
-    "free the locks": ("storage.sessions.store", "SessionStore.holding"),
+    "free the locks, read the marks": ("storage.sessions.store", "SessionStore.holding"),
     "pending mark": ("storage.coordination", "Coordination.mark_pending"),
     "save_session body": ("tasks.sessions", "save_session"),
 }
 # context managers: the first label times entering, the second leaving
-HELD = {"take the locks": "free the locks"}
+HELD = {"take the locks, read the hash": "free the locks, read the marks"}
 FLUSH_EVERY = 50
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.sql.database import Database
-from storage.sql.named_locks import holding
+from storage.sql.named_locks import Read, Row, holding
 from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
@@ -63,14 +63,15 @@ class Coordination:
         ):
             yield connection
 
-    def mark_pending(self, athlete: str, since: Since) -> bool:
+    def mark_pending(self, athlete: str, since: Since, *, marks: Row | None = None) -> bool:
         """Note that `athlete` needs a recompute from `since` (an earlier pending date wins).
         True when the caller must schedule the flush job: none is scheduled, or it looks lost.
 
         A mark already covered, with a live flush scheduled, is answered by a read without the
         lock, so a stream of saves does not queue on it: the change was committed before this
-        call, and a flush that takes the mark afterwards reads the data after taking it."""
-        if self._covered_and_live(athlete, since):
+        call, and a flush that takes the mark afterwards reads the data after taking it.
+        `marks`: the row of `marks_read(athlete)`, if the caller ran it after its change."""
+        if self._covered_and_live(marks or self._read_marks(athlete), since):
             return False
         with self._changing() as connection:
             self._merge(connection, {athlete: since})
@@ -142,13 +143,22 @@ class Coordination:
         with holding(self.database, [METRICS_LOCK], timeout):
             yield
 
-    def _covered_and_live(self, athlete: str, since: Since) -> bool:
-        """The athlete is pending from `since` or earlier and a live flush is scheduled: one
-        statement on the cursor, outside a transaction (it runs after every save)."""
+    def marks_read(self, athlete: str) -> Read:
+        """The read `mark_pending`'s fast path starts with, for a caller that can run it in a
+        round trip of its own (a save, as it frees its locks)."""
+        return self._mark_and_flush, {"athlete": athlete, "flush": FLUSH}
+
+    def _read_marks(self, athlete: str) -> Row:
+        """One statement on the cursor, outside a transaction (it runs after every save)."""
+        statement, values = self.marks_read(athlete)
         with self.database.autocommit() as connection:
-            row = self._mark_and_flush.first(connection, {"athlete": athlete, "flush": FLUSH})
+            row = statement.first(connection, values)
         assert row is not None  # a select without FROM returns one row
-        found, day, marked_at = row
+        return row
+
+    def _covered_and_live(self, marks: Row, since: Since) -> bool:
+        """The athlete is pending from `since` or earlier and a live flush is scheduled."""
+        found, day, marked_at = marks
         if not found or marked_at is None or time.time() - float(marked_at) > self.flush_lost_after:
             return False
         if day is None:  # pending in full

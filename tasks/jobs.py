@@ -6,18 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from storage.errors import PersistenceError
+from storage.sql.named_locks import Row
 from tasks import maintenance, reconcile, sessions
 from tasks import rows as row_jobs
 from tasks.context import JobContext
 from tasks.metrics import recompute
 
 
-def _queue_recompute(context: JobContext, since_by_athlete: dict[str, str]) -> None:
+def _queue_recompute(
+    context: JobContext, since_by_athlete: dict[str, str], marks: dict[str, Row] | None = None
+) -> None:
     """Mark each athlete pending from its date; the first mark of a burst schedules one
-    `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then."""
+    `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then.
+    `marks`: athletes' pending marks the caller read after its change (a read fewer)."""
     coordination = context.stores.coordination
     for athlete_id, since in since_by_athlete.items():
-        if coordination.mark_pending(athlete_id, recompute.parse_since(since)):
+        known = (marks or {}).get(athlete_id)
+        if coordination.mark_pending(athlete_id, recompute.parse_since(since), marks=known):
             try:
                 context.enqueue(recompute_pending, countdown=context.settings.recompute_delay)
             except PersistenceError:  # not sent: this job's next run marks and sends again
@@ -28,7 +33,7 @@ def _queue_recompute(context: JobContext, since_by_athlete: dict[str, str]) -> N
 def save_session(context: JobContext, session: Any) -> dict[str, Any]:
     """Validate a workout session, store it in SQL and its JSON file."""
     saved = sessions.save_session(context.stores, session)
-    _queue_recompute(context, sessions.iso_dates(saved.recompute_from))
+    _queue_recompute(context, sessions.iso_dates(saved.recompute_from), saved.marks)
     return saved.result()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from storage.sessions.exports import (
 )
 from storage.sessions.model import MAX_SESSION_SECONDS, TrainingSession, parse_session
 from storage.sessions.store import SaveOutcome
+from storage.sql.named_locks import Row
 from storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class SavedSession:
     activity_id: str
     recompute_from: dict[str, date]  # athlete -> first day whose metrics the save changed
     changed: bool
+    marks: dict[str, Row] = field(default_factory=dict)  # athlete -> Coordination.marks_read's
 
     def result(self) -> dict[str, Any]:
         return {
@@ -74,13 +76,16 @@ def session_activity(session: TrainingSession) -> dict[str, Any]:
     }
 
 
-def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
+def store_session(
+    stores: Stores, session: TrainingSession, *, read_marks: bool = False
+) -> SavedSession:
     """The SQL rows (idempotent by content), then the JSON file, holding the session and its
     file name throughout: a session refused because another one's file has its name
     (CONFLICT) writes nothing; a file that fails after the rows (a full disk: UNAVAILABLE)
     is written by the retry. The session's activity row is left to the metrics recompute
     the save schedules (`sync_session_activities`): one write for every session saved
-    meanwhile."""
+    meanwhile. `read_marks`: read the athlete's pending marks as the locks are freed, for
+    the caller's `Coordination.mark_pending` (a round trip fewer)."""
     session = fill_muscle_groups(session, stores.muscle_lookup)
     folder = stores.settings.export_dir
     path = export_path(folder, session)
@@ -91,20 +96,23 @@ def store_session(stores: Stores, session: TrainingSession) -> SavedSession:
             # the date changed and so did the file name: the old file would be a second copy
             remove_export(Path(outcome.previous_json_path), session.session_id)
 
+    athlete = session.userId
     outcome = stores.sessions.save(
         session,
         str(path),
         check_file=lambda: check_owner(path, session.session_id),
         write_file=write_file,
+        read_after=stores.coordination.marks_read(athlete) if read_marks else None,
     )
-    since = {session.userId: session.date.date() - timedelta(days=1)}
+    since = {athlete: session.date.date() - timedelta(days=1)}
     if outcome.previous_athlete is not None and outcome.previous_date is not None:
         # a UTC time: its local day is at most one day earlier, and we start a day before that
         before = outcome.previous_date.date() - timedelta(days=2)
         old = outcome.previous_athlete
         since[old] = min(since.get(old, before), before)
+    marks = {athlete: outcome.read_after} if outcome.read_after is not None else {}
     return SavedSession(
-        session.session_id, str(path), session_activity_id(session), since, outcome.changed
+        session.session_id, str(path), session_activity_id(session), since, outcome.changed, marks
     )
 
 
@@ -149,9 +157,8 @@ def iso_dates(pending: dict[str, date]) -> dict[str, str]:
 
 
 def save_session(stores: Stores, payload: Any) -> SavedSession:
-    return store_session(
-        stores, parse_session(payload, max_bytes=stores.settings.max_payload_bytes)
-    )
+    session = parse_session(payload, max_bytes=stores.settings.max_payload_bytes)
+    return store_session(stores, session, read_marks=True)
 
 
 def export_session_json(stores: Stores, session_id: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from storage.sessions.model import TrainingSession
 from storage.sessions.rows import child_rows, session_row, stored_time, utc
 from storage.sql.database import Database
-from storage.sql.named_locks import holding
+from storage.sql.named_locks import Held, Read, Row, holding_and_reading
 from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 
@@ -30,6 +30,7 @@ class SaveOutcome:
     previous_athlete: str | None = None
     previous_date: datetime | None = None
     previous_json_path: str | None = None
+    read_after: Row | None = None  # the row of `SessionStore.save(read_after=...)`
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,23 @@ class SessionStore:
         }
 
     @contextmanager
-    def holding(self, session_id: str, json_path: str) -> Iterator[sa.Connection | None]:
+    def holding(
+        self,
+        session_id: str,
+        json_path: str,
+        *,
+        first: Read | None = None,
+        last: Read | None = None,
+    ) -> Iterator[Held]:
         """The session and its file name, held across the save of its rows and of its file:
         the rows and the file always change in the same order, and two sessions never
-        write one file (PostgreSQL advisory locks; lock files beside an SQLite database)."""
+        write one file (PostgreSQL advisory locks; lock files beside an SQLite database).
+        `first` and `last`: reads in the round trips that take and free the locks."""
         keys = (f"trainlog:session:{session_id}", f"trainlog:export:{Path(json_path).name}")
-        with holding(self.database, keys, self.lock_timeout) as connection:
-            yield connection
+        with holding_and_reading(
+            self.database, keys, self.lock_timeout, first=first, last=last
+        ) as held:
+            yield held
 
     def save(
         self,
@@ -85,35 +96,42 @@ class SessionStore:
         *,
         check_file: Callable[[], None] | None = None,
         write_file: FileWrite | None = None,
+        read_after: Read | None = None,
     ) -> SaveOutcome:
         """Holding the session and its file name: `check_file` (which may refuse the save
         before anything is written), the rows (unchanged when the same content was already
         stored), then `write_file`. The rows are committed before the file is written, so a
-        file that fails (a full disk) is written by the retry."""
-        with self.holding(session.session_id, json_path) as held:
+        file that fails (a full disk) is written by the retry. `read_after` is run once all
+        is written, in the round trip that frees the locks (`SaveOutcome.read_after`)."""
+        stored_hash = (self._stored_hash, {"sid": session.session_id})
+        with self.holding(
+            session.session_id, json_path, first=stored_hash, last=read_after
+        ) as held:
             if check_file is not None:
                 check_file()
             outcome = self._save_rows(held, session, json_path)
             if write_file is not None:
                 write_file(outcome)
-            return outcome
+        return replace(outcome, read_after=held.last)
 
-    def _save_rows(
-        self, held: sa.Connection | None, session: TrainingSession, json_path: str
-    ) -> SaveOutcome:
-        """The stored hash is read outside the write (the session's lock keeps it current):
-        the same content writes nothing, a new session's rows go in one pipelined
-        transaction (one round trip on PostgreSQL), a changed one's rows are replaced."""
+    def _save_rows(self, held: Held, session: TrainingSession, json_path: str) -> SaveOutcome:
+        """The stored hash was read as the locks were taken (they keep it current): the same
+        content writes nothing, a new session's rows go in one pipelined transaction (one
+        round trip on PostgreSQL), a changed one's rows are replaced."""
         digest = session.content_hash()
         sid = session.session_id
-        with self.database.autocommit(connection=held) as connection:
-            stored = self._stored_hash.first(connection, {"sid": sid})
-            if stored is not None and (
-                stored[0] == digest or self._stored_document(connection, sid) == session.document()
-            ):  # the same payload, or its own export read back
-                return SaveOutcome(False)
+        stored = held.first
+        if stored is not None:
+            with self.database.autocommit(connection=held.connection) as connection:
+                if stored[0] == digest or self._stored_document(connection, sid) == (
+                    session.document()
+                ):  # the same payload, or its own export read back
+                    return SaveOutcome(False)
         with self.database.transaction(
-            write=True, table="training_sessions", connection=held, pipelined=stored is None
+            write=True,
+            table="training_sessions",
+            connection=held.connection,
+            pipelined=stored is None,
         ) as connection:
             if stored is None:
                 self._insert(connection, session, digest, json_path, created=None, version=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, exc, text
@@ -22,7 +22,7 @@ def _explicit_transaction(connection: Connection, *, pipelined: bool = False) ->
     psycopg, every statement up to COMMIT goes to the server at COMMIT, in one round trip."""
     dbapi = connection.dialect.loaded_dbapi
     raw: Any = connection.connection.dbapi_connection
-    batch = raw.pipeline() if pipelined and _pipelines(raw) else nullcontext()
+    batch = pipeline(raw) if pipelined else nullcontext()
     try:
         try:
             with batch:
@@ -39,13 +39,15 @@ def _explicit_transaction(connection: Connection, *, pipelined: bool = False) ->
         raise
 
 
-def _pipelines(raw: Any) -> bool:
-    """psycopg's pipeline mode, when its libpq has it (14 and later)."""
+def pipeline(raw: Any) -> AbstractContextManager[Any]:
+    """psycopg's pipeline mode on a DBAPI connection, when its libpq has it (14 and later):
+    the statements of the block go to the server, and their results come back, in one
+    round trip as the block ends (read them after it). Elsewhere the block runs as it is."""
     if not callable(getattr(raw, "pipeline", None)):
-        return False
+        return nullcontext()
     import psycopg  # an optional dependency: only a psycopg connection gets here
 
-    return bool(psycopg.Pipeline.is_supported())
+    return raw.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()
 
 
 class Database:

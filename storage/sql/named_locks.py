@@ -8,19 +8,37 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from storage.errors import LockTimeout
+from storage.errors import LockTimeout, PersistenceError
 from storage.locks import acquire_lock
-from storage.sql.database import Database
+from storage.sql.database import Database, pipeline
+from storage.sql.prepared import PreparedStatement
 
 STRIPES = 1024  # lock files of an SQLite database: names share one when they hash alike
+
+
+Read = tuple[PreparedStatement, Mapping[str, Any]]  # a query for one row, and its values
+Row = tuple[Any, ...]
+
+
+@dataclass
+class Held:
+    """What `holding_and_reading` yields: the connection holding the locks on PostgreSQL (else
+    None), the row `first` returned once the locks were taken and, after the block, the row
+    `last` returned as they were freed (None when that read failed: the caller reads again)."""
+
+    connection: Connection | None
+    first: Row | None = None
+    last: Row | None = None
 
 
 @contextmanager
@@ -31,10 +49,27 @@ def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator
     On PostgreSQL it yields the connection that holds the locks, in autocommit mode: a
     caller may run its transaction on it (`Database.transaction(connection=...)`) instead
     of taking a second connection from the pool. Elsewhere it yields None."""
+    with holding_and_reading(database, keys, timeout) as held:
+        yield held.connection
+
+
+@contextmanager
+def holding_and_reading(
+    database: Database,
+    keys: Sequence[str],
+    timeout: float,
+    *,
+    first: Read | None = None,
+    last: Read | None = None,
+) -> Iterator[Held]:
+    """`holding`, with a read once the locks are taken and one after a block that ended
+    without an error, as they are freed. On PostgreSQL each read goes in the round trip of
+    the lock statement, and each runs in a snapshot of its own (READ COMMITTED): `first`
+    sees every write committed under these locks before."""
     names = sorted(set(keys))
     if database.dialect == "postgresql":
-        with _advisory(database, names, timeout) as connection:
-            yield connection
+        with _advisory(database, names, timeout, first, last) as held:
+            yield held
         return
     stripes = sorted(
         {int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % STRIPES for name in names}
@@ -47,37 +82,74 @@ def holding(database: Database, keys: Sequence[str], timeout: float) -> Iterator
             else:
                 path = folder / f"{stripe:04d}.lock"
                 stack.enter_context(acquire_lock(path, exclusive=True, timeout=timeout))
-        yield None
+        held = Held(None)
+        if first is not None:
+            with database.autocommit() as connection:
+                held.first = first[0].first(connection, first[1])
+        yield held
+        if last is not None:
+            with suppress(PersistenceError), database.autocommit() as connection:
+                held.last = last[0].first(connection, last[1])
 
 
 @contextmanager
-def _advisory(database: Database, names: list[str], timeout: float) -> Iterator[Connection]:
+def _advisory(
+    database: Database, names: list[str], timeout: float, first: Read | None, last: Read | None
+) -> Iterator[Held]:
     """Session advisory locks: the timeout and every lock in one statement (PostgreSQL
     evaluates a select list in order), all released in another, both on the DBAPI cursor
-    (no SQLAlchemy result set-up: they run around every save). The timeout is local to the
-    statement's own transaction, so it bounds the wait for these locks and nothing after."""
+    (no SQLAlchemy result set-up: they run around every save), each pipelined with its read.
+    The timeout is local to the implicit transaction of the lock statement, so it bounds the
+    wait for these locks (and `first`) and nothing after."""
     locks = ", ".join("pg_advisory_lock(hashtext(%s))" for _ in names)
     take = f"SELECT set_config('lock_timeout', %s, true), {locks}"
     dbapi_error: type[Exception] = database.engine.dialect.loaded_dbapi.Error
     with database.translated(), database.engine.connect() as connection:
         session = connection.execution_options(isolation_level="AUTOCOMMIT")
-        cursor = session.connection.cursor()
+        raw = session.connection.dbapi_connection
+        cursor, reader = session.connection.cursor(), session.connection.cursor()
+        held = Held(session)
         try:
             try:
-                cursor.execute(take, (str(max(int(timeout * 1000), 1)), *names))
+                with pipeline(raw):
+                    cursor.execute(take, (str(max(int(timeout * 1000), 1)), *names))
+                    if first is not None:
+                        reader.execute(first[0].sql, first[0].parameters(first[1]))
+                if first is not None:
+                    held.first = _row(reader)
             except dbapi_error as error:
                 if "lock timeout" in str(error):
                     raise LockTimeout(
                         f"{' or '.join(names)} stayed locked by another worker for {timeout:g}s"
                     ) from None
                 raise DBAPIError.instance(take, None, error, dbapi_error) from None
-            yield session
-        finally:
-            try:
-                cursor.execute("SELECT pg_advisory_unlock_all()")
-                cursor.close()
-            except Exception:
-                session.invalidate()  # closed: the server releases what it held
+            yield held
+        except BaseException:
+            _release(session, cursor, reader, None, held)
+            raise
+        _release(session, cursor, reader, last, held)
+
+
+def _release(session: Connection, cursor: Any, reader: Any, last: Read | None, held: Held) -> None:
+    """Free every lock the connection holds, reading `last` in the same round trip. Should
+    that fail, the connection is closed (the server frees its locks) and `held.last` stays
+    None."""
+    try:
+        with pipeline(session.connection.dbapi_connection):
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+            if last is not None:
+                reader.execute(last[0].sql, last[0].parameters(last[1]))
+        if last is not None:
+            held.last = _row(reader)
+        cursor.close()
+        reader.close()
+    except Exception:
+        session.invalidate()
+
+
+def _row(cursor: Any) -> Row | None:
+    row = cursor.fetchone()
+    return None if row is None else tuple(row)
 
 
 def _lock_folder(database: Database) -> Path | None:

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,27 @@ def test_two_saves_of_one_session_on_two_dates_leave_one_file(
     files = sorted(sql_stores.settings.export_dir.glob("training_session_*.json"))
     assert [path.name for path in files] == [f"training_session_2026_03_09_{early['_id'][:8]}.json"]
     assert sql_stores.sessions.load(early["_id"]).date.day == 9
+
+
+def test_a_save_reads_its_athletes_pending_marks_after_its_rows(sql_stores: Stores) -> None:
+    """The marks come back with the save (read as its locks are freed), so its pending mark
+    needs no read of its own; they show the state after the save, and mark_pending acts on
+    them just as on a read of its own."""
+    coordination = sql_stores.coordination
+    first = sessions.save_session(sql_stores, session_payload(1, userId="marked"))
+    assert first.marks == {"marked": (False, None, None)}  # not pending yet
+    since = first.recompute_from["marked"]
+    assert coordination.mark_pending("marked", since, marks=first.marks["marked"]) is True
+    again = sessions.save_session(sql_stores, session_payload(2, userId="marked"))
+    found, day, marked_at = again.marks["marked"]
+    assert found and str(day) == str(since) and marked_at is not None  # SQLite: ISO text
+    later = again.recompute_from["marked"]
+    assert later > since  # covered, with the flush live: no write, no flush to schedule
+    assert coordination.mark_pending("marked", later, marks=again.marks["marked"]) is False
+    earlier = since - timedelta(days=30)  # not covered: a read of its own would move the mark
+    stale_cover = (True, str(earlier - timedelta(days=1)), marked_at)
+    assert coordination.mark_pending("marked", earlier, marks=stale_cover) is False
+    assert coordination.pending_athletes() == {"marked": since}  # the row given was used
+    coordination.take_all_pending()
+    gone = sessions.save_session(sql_stores, session_payload(3, userId="marked"))
+    assert gone.marks == {"marked": (False, None, None)}  # taken since: the next mark schedules
