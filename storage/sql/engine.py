@@ -119,7 +119,8 @@ def _postgres_engine(engine: Engine, suspect_since: Callable[[], float]) -> Engi
     trip, two of a save's eleven."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        pin_read_committed(dbapi_connection)
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkin")
@@ -141,6 +142,21 @@ def _postgres_engine(engine: Engine, suspect_since: Callable[[], float]) -> Engi
     return engine
 
 
+def pin_read_committed(dbapi_connection: Any) -> None:
+    """Keep a new session at READ COMMITTED, whatever the server's or the role's default:
+    the read pipelined with a lock statement shares its implicit transaction, and only
+    under READ COMMITTED does it get a snapshot of its own, taken after the wait for the
+    lock (sql/named_locks.py). One statement per new connection."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute(
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        )
+    finally:
+        dbapi_connection.autocommit = autocommit
+
+
 def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> Engine:
     """Pooled engine (PostgreSQL connections pinged after sitting idle, or when one failed
     since they were last used: `suspect_since`); SQLite in WAL mode, busy timeout."""
@@ -153,7 +169,11 @@ def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> E
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, pool_size=5, max_overflow=5)
+        # READ COMMITTED for the transactions SQLAlchemy begins, and (pin_read_committed)
+        # for the session's own default, which BEGIN sent as SQL and pipelines run under
+        engine = create_engine(
+            parsed, pool_size=5, max_overflow=5, isolation_level="READ COMMITTED"
+        )
         return _postgres_engine(engine, suspect_since)
     raise ConfigurationError(
         f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql"

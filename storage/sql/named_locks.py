@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,10 @@ def _advisory(
     """Session advisory locks: the timeout and every lock in one statement (PostgreSQL
     evaluates a select list in order), all released in another, both on the DBAPI cursor
     (no SQLAlchemy result set-up: they run around every save), each pipelined with its read.
-    The timeout is local to the implicit transaction of the lock statement, so it bounds the
-    wait for these locks (and `first`) and nothing after."""
+    The timeout is local to the lock statement's implicit transaction, so it bounds the wait
+    for these locks (and, pipelined with it, for `first`) and nothing after. The engine keeps
+    every session at READ COMMITTED (sql/engine.py): `first`, in that same transaction, still
+    reads in a snapshot of its own, taken after the wait."""
     locks = ", ".join("pg_advisory_lock(hashtext(%s))" for _ in names)
     take = f"SELECT set_config('lock_timeout', %s, true), {locks}"
     dbapi_error: type[Exception] = database.engine.dialect.loaded_dbapi.Error
@@ -111,18 +113,15 @@ def _advisory(
         held = Held(session)
         try:
             try:
-                with pipeline(raw):
+                with pipeline(raw) if first is not None else nullcontext():
                     cursor.execute(take, (str(max(int(timeout * 1000), 1)), *names))
                     if first is not None:
                         reader.execute(first[0].sql, first[0].parameters(first[1]))
                 if first is not None:
                     held.first = _row(reader)
             except dbapi_error as error:
-                if "lock timeout" in str(error):
-                    raise LockTimeout(
-                        f"{' or '.join(names)} stayed locked by another worker for {timeout:g}s"
-                    ) from None
-                raise DBAPIError.instance(take, None, error, dbapi_error) from None
+                read_failed = first is not None and _ran(cursor)  # the locks were taken
+                raise _taking_error(error, dbapi_error, names, timeout, read_failed) from None
             yield held
         except BaseException:
             _release(session, cursor, reader, None, held)
@@ -130,21 +129,63 @@ def _advisory(
         _release(session, cursor, reader, last, held)
 
 
+def _taking_error(
+    error: Exception,
+    dbapi_error: type[Exception],
+    names: list[str],
+    timeout: float,
+    read_failed: bool,
+) -> Exception:
+    """What to raise for the lock statement's error, or for the read's when the locks were
+    taken (one that waited past the timeout for a table lock, say)."""
+    if "lock timeout" not in str(error):
+        statement = "the read after taking the locks" if read_failed else "taking the locks"
+        return DBAPIError.instance(statement, None, error, dbapi_error)
+    if not read_failed:
+        return LockTimeout(f"{' or '.join(names)} stayed locked by another worker for {timeout:g}s")
+    return LockTimeout(
+        f"holding {' and '.join(names)}, a read waited over {timeout:g}s for a table lock "
+        "(held by a schema change or a long transaction)"
+    )
+
+
 def _release(session: Connection, cursor: Any, reader: Any, last: Read | None, held: Held) -> None:
-    """Free every lock the connection holds, reading `last` in the same round trip. Should
-    that fail, the connection is closed (the server frees its locks) and `held.last` stays
-    None."""
+    """Free every lock the connection holds, reading `last` in the same round trip. If the
+    read fails the locks are freed again on their own and the connection goes back to the
+    pool, `held.last` None (the caller reads again); if freeing fails, the connection is
+    closed (the server frees its locks)."""
+    raw = session.connection.dbapi_connection
     try:
-        with pipeline(session.connection.dbapi_connection):
+        with pipeline(raw) if last is not None else nullcontext():
             cursor.execute("SELECT pg_advisory_unlock_all()")
             if last is not None:
                 reader.execute(last[0].sql, last[0].parameters(last[1]))
         if last is not None:
             held.last = _row(reader)
-        cursor.close()
-        reader.close()
     except Exception:
-        session.invalidate()
+        if last is None or not _freed_again(cursor):
+            session.invalidate()
+            return
+    cursor.close()
+    reader.close()
+
+
+def _freed_again(cursor: Any) -> bool:
+    """After the unlock's pipeline failed: whether the connection still frees its locks
+    (only the read failed) and so may go back to the pool."""
+    try:
+        cursor.execute("SELECT pg_advisory_unlock_all()")
+    except Exception:
+        return False
+    return True
+
+
+def _ran(cursor: Any) -> bool:
+    """Whether the cursor's statement completed (in a pipeline that failed later on)."""
+    from psycopg.pq import ExecStatus  # only a psycopg connection gets here
+
+    result = getattr(cursor, "pgresult", None)
+    return result is not None and result.status == ExecStatus.TUPLES_OK
 
 
 def _row(cursor: Any) -> Row | None:

@@ -5,15 +5,25 @@ committed, the last sees what the block wrote, and a failed block or read change
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from storage.errors import LockTimeout
+from storage.settings import Settings
 from storage.sql.named_locks import Read, holding, holding_and_reading
 from storage.sql.prepared import PreparedStatement
 from storage.sql.schema import sql_table
 from storage.stores import Stores
+
+
+@pytest.fixture
+def pg_stores(settings: Settings, postgres_url: str) -> Iterator[Stores]:
+    stores = Stores(settings.with_(database_url=postgres_url))
+    stores.initialize()
+    yield stores
+    stores.close()
 
 
 def _value_of(stores: Stores, name: str) -> Read:
@@ -86,7 +96,8 @@ def test_a_block_that_fails_skips_the_last_read_and_frees_the_locks(sql_stores: 
 
 
 def test_a_last_read_that_fails_leaves_none_and_frees_the_locks(sql_stores: Stores) -> None:
-    """The caller reads again (Coordination.mark_pending does): the block's work stands."""
+    """The caller reads again (Coordination.mark_pending does): the block's work stands, and
+    on PostgreSQL the connection goes back to the pool rather than being closed."""
     stores = sql_stores
     broken = PreparedStatement(
         sa.select(sa.literal_column("no_such_column")).select_from(sql_table("coordination_marks")),
@@ -94,23 +105,67 @@ def test_a_last_read_that_fails_leaves_none_and_frees_the_locks(sql_stores: Stor
     )
     with holding_and_reading(stores.database, ["a-lock"], 1, last=(broken, {})) as held:
         _set_mark(stores, held.connection, "kept", "v")
+        server = _backend(held.connection)
     assert held.last is None
     with holding_and_reading(
         stores.database, ["a-lock"], 0.2, first=_value_of(stores, "kept")
     ) as again:
         assert again.first == ("v",)
+        assert _backend(again.connection) == server  # the same connection, kept
 
 
-def test_a_lock_timeout_with_a_first_read_names_the_lock(sql_stores: Stores) -> None:
+def _backend(connection: sa.Connection | None) -> int | None:
+    if connection is None:
+        return None
+    return int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def test_a_lock_timeout_with_a_first_read_names_the_lock_and_keeps_none(
+    sql_stores: Stores,
+) -> None:
+    """The other lock, taken before the wait timed out, is freed at once."""
     stores = sql_stores
-    with holding(stores.database, ["a-lock"], 1):
-        named = "a-lock" if stores.database.dialect == "postgresql" else "could not lock"
+    with holding(stores.database, ["b-lock"], 1):
+        named = "b-lock" if stores.database.dialect == "postgresql" else "could not lock"
         with (
             pytest.raises(LockTimeout, match=named),
+            holding_and_reading(
+                stores.database, ["a-lock", "b-lock"], 0.2, first=_value_of(stores, "any")
+            ),
+        ):
+            pass
+        with holding(stores.database, ["a-lock"], 0.2):  # not left behind
+            pass
+    with holding_and_reading(  # nothing left locked, the connection works on
+        stores.database, ["a-lock", "b-lock"], 0.2, first=_value_of(stores, "any")
+    ) as held:
+        assert held.first is None
+
+
+def test_a_first_read_stuck_behind_a_table_lock_says_so(pg_stores: Stores) -> None:
+    """The lock timeout bounds the pipelined read too: a schema change holding the table
+    fails the read after the timeout, named as such, and the locks are freed."""
+    stores = pg_stores
+    with stores.database.engine.connect() as other:
+        other.exec_driver_sql("LOCK TABLE coordination_marks IN ACCESS EXCLUSIVE MODE")
+        with (
+            pytest.raises(LockTimeout, match=r"a read waited over 0\.2s for a table lock"),
             holding_and_reading(stores.database, ["a-lock"], 0.2, first=_value_of(stores, "any")),
         ):
             pass
-    with holding_and_reading(  # nothing left locked, the connection works on
-        stores.database, ["a-lock"], 0.2, first=_value_of(stores, "any")
-    ) as held:
-        assert held.first is None
+        other.rollback()
+    with holding(stores.database, ["a-lock"], 0.2):
+        pass
+
+
+def test_the_first_read_is_fresh_on_a_repeatable_read_database(pg_stores: Stores) -> None:
+    """Under REPEATABLE READ the pipelined read would share the lock statement's snapshot,
+    from before the wait: the engine keeps its sessions at READ COMMITTED."""
+    stores = pg_stores
+    name = stores.database.engine.url.database
+    with stores.database.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'"
+        )
+    stores.database.engine.dispose()  # new sessions take the database's new default
+    test_the_first_read_sees_what_the_previous_holder_committed(stores)
