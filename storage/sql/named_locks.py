@@ -154,8 +154,8 @@ def _release(session: Connection, cursor: Any, reader: Any, last: Read | None, h
     read fails the locks are freed again on their own and the connection goes back to the
     pool, `held.last` None (the caller reads again); if freeing fails, the connection is
     closed (the server frees its locks)."""
-    raw = session.connection.dbapi_connection
     try:
+        raw = session.connection.dbapi_connection  # raises if SQLAlchemy invalidated it
         with pipeline(raw) if last is not None else nullcontext():
             cursor.execute("SELECT pg_advisory_unlock_all()")
             if last is not None:

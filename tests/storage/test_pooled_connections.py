@@ -102,3 +102,19 @@ def test_after_one_connection_failed_the_others_are_pinged_before_use(
         with holding(database, ["a-lock"], 1) as held:
             assert held is not None
             assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_connection_dropped_while_it_holds_the_locks_fails_its_job_transient(
+    database: Database, pipelined: bool
+) -> None:
+    """SQLAlchemy invalidates the connection when the caller's statement fails on it: freeing
+    the locks must not turn that into a permanent error (the job would not be retried)."""
+    with pytest.raises(Unavailable), holding(database, ["a-lock"], 1) as held:
+        assert held is not None
+        terminate(database, int(held.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+        with database.transaction(write=True, connection=held, pipelined=pipelined) as connection:
+            connection.exec_driver_sql("SELECT 1")
+    with holding(database, ["a-lock"], 1) as held:  # freed, and the pool works on
+        assert held is not None
+        assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
