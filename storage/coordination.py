@@ -16,8 +16,8 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.sql.database import Database
-from storage.sql.named_locks import Read, Row, holding
-from storage.sql.prepared import PreparedStatement
+from storage.sql.named_locks import holding
+from storage.sql.prepared import FetchedRow, PreparedStatement, Read
 from storage.sql.schema import sql_table
 
 PENDING_LOCK = "trainlog:pending"  # held while the pending athletes or the flush mark change
@@ -63,7 +63,7 @@ class Coordination:
         ):
             yield connection
 
-    def mark_pending(self, athlete: str, since: Since, *, marks: Row | None = None) -> bool:
+    def mark_pending(self, athlete: str, since: Since, *, marks: FetchedRow | None = None) -> bool:
         """Note that `athlete` needs a recompute from `since` (an earlier pending date wins).
         True when the caller must schedule the flush job: none is scheduled, or it looks lost.
 
@@ -146,17 +146,16 @@ class Coordination:
     def marks_read(self, athlete: str) -> Read:
         """The read `mark_pending`'s fast path starts with, for a caller that can run it in a
         round trip of its own (a save, as it frees its locks)."""
-        return self._mark_and_flush, {"athlete": athlete, "flush": FLUSH}
+        return Read(self._mark_and_flush, {"athlete": athlete, "flush": FLUSH})
 
-    def _read_marks(self, athlete: str) -> Row:
+    def _read_marks(self, athlete: str) -> FetchedRow:
         """One statement on the cursor, outside a transaction (it runs after every save)."""
-        statement, values = self.marks_read(athlete)
         with self.database.autocommit() as connection:
-            row = statement.first(connection, values)
+            row = self.marks_read(athlete).first(connection)
         assert row is not None  # a select without FROM returns one row
         return row
 
-    def _covered_and_live(self, marks: Row, since: Since) -> bool:
+    def _covered_and_live(self, marks: FetchedRow, since: Since) -> bool:
         """The athlete is pending from `since` or earlier and a live flush is scheduled."""
         found, day, marked_at = marks
         if not found or marked_at is None or time.time() - float(marked_at) > self.flush_lost_after:
@@ -203,5 +202,8 @@ class Coordination:
         return sqlite.insert(table)
 
     def _set_mark(self, connection: Connection, name: str, value: str | None) -> None:
-        connection.execute(self.marks.delete().where(self.marks.c.name == name))
-        connection.execute(self.marks.insert().values(name=name, value=value, markedAt=time.time()))
+        now = time.time()
+        upsert = self._insert(self.marks).on_conflict_do_update(
+            index_elements=["name"], set_={"value": value, "markedAt": now}
+        )
+        connection.execute(upsert, {"name": name, "value": value, "markedAt": now})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.errors import PersistenceError
-from storage.sql.named_locks import Row
+from storage.sql.prepared import FetchedRow
 from tasks import maintenance, reconcile, sessions
 from tasks import rows as row_jobs
 from tasks.context import JobContext
@@ -14,7 +14,9 @@ from tasks.metrics import recompute
 
 
 def _queue_recompute(
-    context: JobContext, since_by_athlete: dict[str, str], marks: dict[str, Row] | None = None
+    context: JobContext,
+    since_by_athlete: dict[str, str],
+    marks: dict[str, FetchedRow] | None = None,
 ) -> None:
     """Mark each athlete pending from its date; the first mark of a burst schedules one
     `recompute_pending` job `recompute_delay` seconds later for every athlete marked by then.

@@ -23,7 +23,7 @@ from storage.sessions.exports import (
 )
 from storage.sessions.model import MAX_SESSION_SECONDS, TrainingSession, parse_session
 from storage.sessions.store import SaveOutcome
-from storage.sql.named_locks import Row
+from storage.sql.prepared import FetchedRow
 from storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ class SavedSession:
     activity_id: str
     recompute_from: dict[str, date]  # athlete -> first day whose metrics the save changed
     changed: bool
-    marks: dict[str, Row] = field(default_factory=dict)  # athlete -> Coordination.marks_read's
+    marks: dict[str, FetchedRow] = field(
+        default_factory=dict
+    )  # athlete -> Coordination.marks_read's
 
     def result(self) -> dict[str, Any]:
         return {

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from storage.sessions.model import TrainingSession
 from storage.sessions.rows import child_rows, session_row, stored_time, utc
 from storage.sql.database import Database
-from storage.sql.named_locks import Held, Read, Row, holding_and_reading
-from storage.sql.prepared import PreparedStatement
+from storage.sql.named_locks import Held, holding_and_reading
+from storage.sql.prepared import FetchedRow, PreparedStatement, Read
 from storage.sql.schema import sql_table
 
 FileWrite = Callable[["SaveOutcome"], None]
@@ -30,7 +30,7 @@ class SaveOutcome:
     previous_athlete: str | None = None
     previous_date: datetime | None = None
     previous_json_path: str | None = None
-    read_after: Row | None = None  # the row of `SessionStore.save(read_after=...)`
+    read_after: FetchedRow | None = None  # the row of `SessionStore.save(read_after=...)`
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class SessionStore:
         stored), then `write_file`. The rows are committed before the file is written, so a
         file that fails (a full disk) is written by the retry. `read_after` is run once all
         is written, in the round trip that frees the locks (`SaveOutcome.read_after`)."""
-        stored_hash = (self._stored_hash, {"sid": session.session_id})
+        stored_hash = Read(self._stored_hash, {"sid": session.session_id})
         with self.holding(
             session.session_id, json_path, first=stored_hash, last=read_after
         ) as held:

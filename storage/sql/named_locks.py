@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from storage.errors import LockTimeout, PersistenceError
 from storage.locks import acquire_lock
 from storage.sql.database import Database, pipeline
-from storage.sql.prepared import PreparedStatement
+from storage.sql.prepared import FetchedRow, Read
 
 STRIPES = 1024  # lock files of an SQLite database: names share one when they hash alike
-
-
-Read = tuple[PreparedStatement, Mapping[str, Any]]  # a query for one row, and its values
-Row = tuple[Any, ...]
 
 
 @dataclass
@@ -37,8 +33,8 @@ class Held:
     `last` returned as they were freed (None when that read failed: the caller reads again)."""
 
     connection: Connection | None
-    first: Row | None = None
-    last: Row | None = None
+    first: FetchedRow | None = None
+    last: FetchedRow | None = None
 
 
 @contextmanager
@@ -85,11 +81,11 @@ def holding_and_reading(
         held = Held(None)
         if first is not None:
             with database.autocommit() as connection:
-                held.first = first[0].first(connection, first[1])
+                held.first = first.first(connection)
         yield held
         if last is not None:
             with suppress(PersistenceError), database.autocommit() as connection:
-                held.last = last[0].first(connection, last[1])
+                held.last = last.first(connection)
 
 
 @contextmanager
@@ -116,9 +112,9 @@ def _advisory(
                 with pipeline(raw) if first is not None else nullcontext():
                     cursor.execute(take, (str(max(int(timeout * 1000), 1)), *names))
                     if first is not None:
-                        reader.execute(first[0].sql, first[0].parameters(first[1]))
+                        first.send(reader)
                 if first is not None:
-                    held.first = _row(reader)
+                    held.first = Read.fetched(reader)
             except dbapi_error as error:
                 read_failed = first is not None and _ran(cursor)  # the locks were taken
                 raise _taking_error(error, dbapi_error, names, timeout, read_failed) from None
@@ -159,9 +155,9 @@ def _release(session: Connection, cursor: Any, reader: Any, last: Read | None, h
         with pipeline(raw) if last is not None else nullcontext():
             cursor.execute("SELECT pg_advisory_unlock_all()")
             if last is not None:
-                reader.execute(last[0].sql, last[0].parameters(last[1]))
+                last.send(reader)
         if last is not None:
-            held.last = _row(reader)
+            held.last = Read.fetched(reader)
     except Exception:
         if last is None or not _freed_again(cursor):
             session.invalidate()
@@ -186,11 +182,6 @@ def _ran(cursor: Any) -> bool:
 
     result = getattr(cursor, "pgresult", None)
     return result is not None and result.status == ExecStatus.TUPLES_OK
-
-
-def _row(cursor: Any) -> Row | None:
-    row = cursor.fetchone()
-    return None if row is None else tuple(row)
 
 
 def _lock_folder(database: Database) -> Path | None:

@@ -7,6 +7,7 @@ the same bind processors SQLAlchemy would apply (dates, JSON, booleans)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
+FetchedRow = tuple[Any, ...]  # a row as the driver returns it
 
 
 class PreparedStatement:
@@ -49,7 +51,7 @@ class PreparedStatement:
         if rows:
             self._run(connection, [self.parameters(row) for row in rows], many=True)
 
-    def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, connection: Connection, values: Mapping[str, Any]) -> FetchedRow | None:
         """The first row a query returns, as the driver gives it (no result processing)."""
         row = self._run(connection, [self.parameters(values)], many=False)
         return None if row is None else tuple(row)
@@ -68,3 +70,25 @@ class PreparedStatement:
             ) from error
         finally:
             cursor.close()
+
+
+@dataclass(frozen=True)
+class Read:
+    """A one-row query and its values, handed to code that has a round trip to spare
+    (`named_locks.holding_and_reading` sends it with a lock statement)."""
+
+    statement: PreparedStatement
+    values: Mapping[str, Any]
+
+    def first(self, connection: Connection) -> FetchedRow | None:
+        return self.statement.first(connection, self.values)
+
+    def send(self, cursor: Any) -> None:
+        """Execute on a DBAPI cursor; in a pipeline the row arrives as the pipeline ends
+        (`fetched`), and errors are the driver's."""
+        cursor.execute(self.statement.sql, self.statement.parameters(self.values))
+
+    @staticmethod
+    def fetched(cursor: Any) -> FetchedRow | None:
+        row = cursor.fetchone()
+        return None if row is None else tuple(row)

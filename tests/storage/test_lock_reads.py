@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from storage.errors import LockTimeout
 from storage.settings import Settings
-from storage.sql.named_locks import Read, holding, holding_and_reading
-from storage.sql.prepared import PreparedStatement
+from storage.sql.named_locks import holding, holding_and_reading
+from storage.sql.prepared import PreparedStatement, Read
 from storage.sql.schema import sql_table
 from storage.stores import Stores
 
@@ -29,7 +29,7 @@ def pg_stores(settings: Settings, postgres_url: str) -> Iterator[Stores]:
 def _value_of(stores: Stores, name: str) -> Read:
     marks = sql_table("coordination_marks")
     query = sa.select(marks.c.value).where(marks.c.name == sa.bindparam("name"))
-    return PreparedStatement(query, stores.database.engine.dialect), {"name": name}
+    return Read(PreparedStatement(query, stores.database.engine.dialect), {"name": name})
 
 
 def _set_mark(stores: Stores, connection: sa.Connection | None, name: str, value: str) -> None:
@@ -103,7 +103,7 @@ def test_a_last_read_that_fails_leaves_none_and_frees_the_locks(sql_stores: Stor
         sa.select(sa.literal_column("no_such_column")).select_from(sql_table("coordination_marks")),
         stores.database.engine.dialect,
     )
-    with holding_and_reading(stores.database, ["a-lock"], 1, last=(broken, {})) as held:
+    with holding_and_reading(stores.database, ["a-lock"], 1, last=Read(broken, {})) as held:
         _set_mark(stores, held.connection, "kept", "v")
         server = _backend(held.connection)
     assert held.last is None
