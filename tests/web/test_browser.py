@@ -72,8 +72,8 @@ def browser() -> Iterator[Any]:
 def test_a_coach_manages_the_catalog_in_a_browser(
     served: str, browser: Any, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
     def shoot(name: str) -> None:
@@ -85,11 +85,21 @@ def test_a_coach_manages_the_catalog_in_a_browser(
     def text() -> str:
         return str(browser.find_element(By.TAG_NAME, "main").text)
 
+    def follow(by: str, target: str) -> None:
+        """Click and wait for a new document: the old window carries a marker the new one
+        lacks. Polling an old element instead (staleness_of) can meet Chromium tearing the
+        page down, which chromedriver reports as an unknown error, not a stale element."""
+        browser.execute_script("window.trainlogPageBeforeClick = true")
+        browser.find_element(by, target).click()
+        WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: driver.execute_script(
+                "return window.trainlogPageBeforeClick === undefined"
+                " && document.readyState === 'complete'"
+            )
+        )
+
     def submit(selector: str) -> None:
-        """Click and wait for the next page to replace this one."""
-        page = browser.find_element(By.TAG_NAME, "html")
-        browser.find_element(By.CSS_SELECTOR, selector).click()
-        WebDriverWait(browser, 15).until(staleness_of(page))
+        follow(By.CSS_SELECTOR, selector)
 
     browser.get(f"{served}/datasets")
     assert browser.current_url.endswith("/login")
@@ -107,9 +117,7 @@ def test_a_coach_manages_the_catalog_in_a_browser(
     assert "Romanian Deadlift" in text() and "Back Squat" not in text()
     shoot("entries")
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.LINK_TEXT, "Romanian Deadlift").click()
-    WebDriverWait(browser, 15).until(staleness_of(page))
+    follow(By.LINK_TEXT, "Romanian Deadlift")
     equipment = browser.find_element(By.NAME, "equipment")
     equipment.clear()
     equipment.send_keys("trap bar")
@@ -141,7 +149,6 @@ def test_a_coach_manages_the_catalog_in_a_browser(
     browser.get(f"{served}/operations")
     assert "Checks" in text()
     shoot("operations")
-    phone_width = browser.execute_script("return document.documentElement.scrollWidth")
     browser.set_window_size(*SIZES["phone"])
     phone_width = browser.execute_script("return document.documentElement.scrollWidth")
     assert phone_width <= SIZES["phone"][0] + 1, "the page scrolls sideways on a phone"
