@@ -3,6 +3,7 @@ only their owner reads; PostgreSQL pooled, its connections pinged only when they
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -157,6 +158,22 @@ def pin_read_committed(dbapi_connection: Any) -> None:
         dbapi_connection.autocommit = autocommit
 
 
+class _PipelineExitNote(logging.Filter):
+    """psycopg logs a WARNING when ending a pipeline fails after its block raised, which is
+    what a lost connection does: the block's own error reaches the caller, translated
+    (UNAVAILABLE, retried), so the note would be a second, unstructured line for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "error ignored terminating %r: %s"
+
+
+def quiet_pipeline_exit_notes() -> None:
+    """Drop psycopg's pipeline-exit notes (`_PipelineExitNote`); its other records stay."""
+    psycopg_log = logging.getLogger("psycopg")
+    if not any(isinstance(known, _PipelineExitNote) for known in psycopg_log.filters):
+        psycopg_log.addFilter(_PipelineExitNote())
+
+
 def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> Engine:
     """Pooled engine (PostgreSQL connections pinged after sitting idle, or when one failed
     since they were last used: `suspect_since`); SQLite in WAL mode, busy timeout."""
@@ -174,6 +191,7 @@ def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> E
         engine = create_engine(
             parsed, pool_size=5, max_overflow=5, isolation_level="READ COMMITTED"
         )
+        quiet_pipeline_exit_notes()
         return _postgres_engine(engine, suspect_since)
     raise ConfigurationError(
         f"TRAINLOG_DATABASE_URL uses {parsed.get_backend_name()!r}; use sqlite or postgresql"
