@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from storage.codecs.structured import utc_microseconds
 from storage.csv.frames import key_index
+from storage.sql.errors import driver_error
 from storage.tables import ColumnType, Table
 
 
@@ -119,7 +120,7 @@ def run_statement(
     try:
         yield cursor
     except dbapi_error as error:
-        raise sa.exc.DBAPIError.instance(statement, None, error, dbapi_error) from error
+        raise driver_error(connection, statement, error) from error
     finally:
         cursor.close()
 

@@ -38,8 +38,10 @@ def _sqlite_engine(url: str) -> Engine:
             ) from None
         private_sqlite_file(Path(parsed.database))
     # no pre-ping: a file database has no server connection to lose, and the ping would
-    # cost every transaction a statement
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # cost every transaction a statement; statements' values never in an error or a log
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+    )
     path = Path(parsed.database) if parsed.database and parsed.database != ":memory:" else None
 
     @event.listens_for(engine, "connect")
@@ -187,9 +189,14 @@ def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> E
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         # READ COMMITTED for the transactions SQLAlchemy begins, and (pin_read_committed)
-        # for the session's own default, which BEGIN sent as SQL and pipelines run under
+        # for the session's own default, which BEGIN sent as SQL and pipelines run under;
+        # statements' values never in an error's text or a log (a token may be one)
         engine = create_engine(
-            parsed, pool_size=5, max_overflow=5, isolation_level="READ COMMITTED"
+            parsed,
+            pool_size=5,
+            max_overflow=5,
+            isolation_level="READ COMMITTED",
+            hide_parameters=True,
         )
         quiet_pipeline_exit_notes()
         return _postgres_engine(engine, suspect_since)

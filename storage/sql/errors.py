@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Connection, exc
 
 from storage.errors import AlreadyExists, DeadlineExceeded, PersistenceError, Unavailable
 
@@ -13,6 +14,29 @@ _DEADLINE_HINTS = ("interrupted", "canceling statement due to statement timeout"
 _BUSY_HINTS = ("database is locked", "database is busy")
 # errors a lost connection or server raises (among others): UNAVAILABLE, transient
 CONNECTION_FAILURES = exc.OperationalError | exc.InterfaceError | exc.DisconnectionError
+
+
+def driver_error(connection: Connection, statement: str, error: Any) -> exc.StatementError:
+    """A driver's error on a DBAPI cursor of `connection` as SQLAlchemy's own, which the
+    transaction translates, and handled as SQLAlchemy handles its own: without the
+    statement's values (they may be secrets), and a lost connection invalidated, so the pool
+    drops it instead of resetting it (a reset that fails logs the error again, at ERROR)."""
+    dialect = connection.dialect
+    try:
+        lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    except exc.SQLAlchemyError:  # invalidated already
+        lost = False
+    if lost:
+        connection.invalidate()
+    return exc.DBAPIError.instance(
+        statement,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
 
 
 def translate(error: exc.SQLAlchemyError, *, table: str | None = None) -> PersistenceError:

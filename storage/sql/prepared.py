@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from storage.sql.errors import driver_error
+
 Processor = Callable[[Any], Any] | None
 FetchedRow = tuple[Any, ...]  # a row as the driver returns it
 
@@ -47,7 +49,8 @@ class PreparedStatement:
         return {key: value for (_, key), value in zip(self._names, processed, strict=True)}
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run once per row (one executemany); DBAPI errors come out as SQLAlchemy's."""
+        """Run once per row (one executemany); DBAPI errors come out as SQLAlchemy's
+        (`sql/errors.driver_error`)."""
         if rows:
             self._run(connection, [self.parameters(row) for row in rows], many=True)
 
@@ -65,9 +68,7 @@ class PreparedStatement:
             cursor.execute(self.sql, parameters[0])
             return cursor.fetchone() if not many else None
         except self._dbapi_error as error:
-            raise sa.exc.DBAPIError.instance(
-                self.sql, parameters, error, self._dbapi_error
-            ) from error
+            raise driver_error(connection, self.sql, error) from error
         finally:
             cursor.close()
 

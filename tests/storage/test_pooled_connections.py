@@ -4,6 +4,7 @@ and a recently used one fails its job UNAVAILABLE (transient) once, the next use
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,8 +13,10 @@ import sqlalchemy as sa
 
 from storage.errors import Unavailable
 from storage.sql import engine as engine_module
+from storage.sql.bulk_write import run_statement
 from storage.sql.database import Database
 from storage.sql.named_locks import holding
+from storage.sql.prepared import PreparedStatement
 from tests.services import PG_ADMIN_URL
 
 
@@ -122,3 +125,43 @@ def test_a_connection_dropped_while_it_holds_the_locks_fails_its_job_transient(
         assert held.exec_driver_sql("SELECT 41 + 1").scalar() == 42
     noted = [r for r in caplog.records if r.name == "psycopg" and r.levelno >= logging.WARNING]
     assert not noted, caplog.text
+
+
+TOKEN = "tok-4f1c9e-never-logged"
+
+
+def chained(error: BaseException | None) -> Iterator[BaseException]:
+    """The error and every error it was raised from or while handling."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+@pytest.mark.parametrize("runner", ["prepared statement", "bulk statement", "sqlalchemy"])
+def test_a_statement_whose_connection_is_lost_fails_once_and_never_shows_its_values(
+    database: Database, runner: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server ends the connection mid-statement. On the DBAPI cursor as through
+    SQLAlchemy: the job's error is UNAVAILABLE and says why; the lost connection is dropped,
+    not rolled back (which fails, and replaced the error or logged it again at ERROR); the
+    statement's values (a token, say) are in no error of the chain and no log record."""
+    sleep_and_token = sa.select(
+        sa.literal_column("pg_sleep(2)"), sa.bindparam("token", type_=sa.String)
+    )
+    with pytest.raises(Unavailable) as raised, database.autocommit() as connection:
+        pid = int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        threading.Timer(0.3, terminate, (database, pid)).start()
+        if runner == "prepared statement":
+            PreparedStatement(sleep_and_token, connection.dialect).first(
+                connection, {"token": TOKEN}
+            )
+        elif runner == "bulk statement":
+            with run_statement(connection, "SELECT pg_sleep(2), %s::text") as cursor:
+                cursor.execute("SELECT pg_sleep(2), %s::text", (TOKEN,))
+        else:
+            connection.execute(sleep_and_token, {"token": TOKEN})
+    assert "administrator command" in str(raised.value)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert TOKEN not in caplog.text
+    assert not [e for e in chained(raised.value) if TOKEN in str(e)]
+    assert database.scalar("SELECT 41 + 1") == 42  # the pool works on
