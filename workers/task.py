@@ -12,7 +12,14 @@ from typing import Any
 from celery import Task, current_task
 from celery.exceptions import Reject
 
-from storage.errors import PersistenceError, Unavailable, ValidationError
+from storage.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    PersistenceError,
+    Unavailable,
+    ValidationError,
+)
 from storage.json_values import check_arguments
 from storage.settings import Settings
 from storage.stores import Stores
@@ -27,6 +34,10 @@ log = logging.getLogger(__name__)
 class TrainlogTask(Task):
     abstract = True
     Request = TrainlogRequest  # refuses bad arguments in the main process, before the pool
+    # what the caller sent is wrong: recorded and returned as any failure, but logged by Celery
+    # as "raised expected", one line at INFO, not a traceback at ERROR, so a producer sending
+    # bad messages does not fill the log with alarms meant for the operator
+    throws = (ValidationError, NotFound, Conflict, AlreadyExists)
 
     @property
     def settings(self) -> Settings:

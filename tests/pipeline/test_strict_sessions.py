@@ -38,6 +38,22 @@ def test_a_loosely_typed_session_is_refused(
     assert sent.state == "FAILURE" and str(outcome).startswith("VALIDATION:"), outcome
     assert words in str(outcome)
     assert pipeline.stores.sessions.get(ID) is None
+    line, after = failure_logged(pipeline.worker, sent.id)
+    assert "INFO" in line and "raised expected: ValidationError" in line, line
+    assert not after.startswith("Traceback"), after  # an operator's alarm: not for this
+
+
+def failure_logged(worker: WorkerProcess, task_id: str, timeout: float = 15) -> tuple[str, str]:
+    """The worker's log line of the task's failure and the line after it (the pool process
+    logs it just after storing the result the client waited for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = worker.log_text().splitlines()
+        for at, line in enumerate(lines):
+            if task_id in line and " raised " in line:
+                return line, lines[at + 1] if at + 1 < len(lines) else ""
+        assert time.monotonic() < deadline, f"no failure of {task_id} in the worker's log"
+        time.sleep(0.1)
 
 
 def test_an_upper_case_id_is_saved_under_its_canonical_form(pipeline: Pipeline) -> None:
