@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from celery.app.trace import get_log_policy, log_policy_expected, log_policy_unexpected
 
 from beat_schedule import build_beat_schedule
-from storage.errors import ValidationError
+from storage.errors import AlreadyExists, Conflict, NotFound, Unavailable, ValidationError
 from storage.settings import Settings
 from tasks.registry import BY_NAME, JOBS, find_job
 from workers.app import create_app
@@ -58,3 +60,25 @@ def test_a_job_is_found_by_any_of_its_spellings() -> None:
         assert find_job(spelling).name == "trainlog.save_session"
     with pytest.raises(ValidationError, match="jobs: save_session, ingest_activities"):
         find_job("save_sessions")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ValidationError("VALIDATION: session userId: Field required"), True),
+        (NotFound("session 1 does not exist"), True),
+        (Conflict("version 2 expected, 3 stored"), True),
+        (AlreadyExists('null value in column "version"'), False),  # may be our own bug
+        (Unavailable("database unavailable"), False),
+        (RuntimeError("a bug"), False),
+    ],
+)
+def test_only_errors_in_what_the_caller_sent_are_logged_as_expected(
+    settings: Settings, error: Exception, expected: bool
+) -> None:
+    """Celery's log policy for each job: "raised expected" (INFO, no traceback) or "raised
+    unexpected" (ERROR with its traceback, an operator's alarm)."""
+    task = create_app(settings).tasks["trainlog.save_session"]
+    policy = get_log_policy(task, SimpleNamespace(internal=False), error)
+    assert (policy is log_policy_expected) is expected
+    assert (policy is log_policy_unexpected) is not expected

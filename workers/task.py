@@ -12,14 +12,7 @@ from typing import Any
 from celery import Task, current_task
 from celery.exceptions import Reject
 
-from storage.errors import (
-    AlreadyExists,
-    Conflict,
-    NotFound,
-    PersistenceError,
-    Unavailable,
-    ValidationError,
-)
+from storage.errors import Conflict, NotFound, PersistenceError, Unavailable, ValidationError
 from storage.json_values import check_arguments
 from storage.settings import Settings
 from storage.stores import Stores
@@ -36,8 +29,9 @@ class TrainlogTask(Task):
     Request = TrainlogRequest  # refuses bad arguments in the main process, before the pool
     # what the caller sent is wrong: recorded and returned as any failure, but logged by Celery
     # as "raised expected", one line at INFO, not a traceback at ERROR, so a producer sending
-    # bad messages does not fill the log with alarms meant for the operator
-    throws = (ValidationError, NotFound, Conflict, AlreadyExists)
+    # bad messages does not fill the log with alarms meant for the operator. Not AlreadyExists:
+    # a NOT NULL or foreign-key violation of our own writes is translated to it too
+    throws = (ValidationError, NotFound, Conflict)
 
     @property
     def settings(self) -> Settings:
