@@ -37,9 +37,8 @@ class SavedSession:
     activity_id: str
     recompute_from: dict[str, date]  # athlete -> first day whose metrics the save changed
     changed: bool
-    marks: dict[str, FetchedRow] = field(
-        default_factory=dict
-    )  # athlete -> Coordination.marks_read's
+    # athlete -> its row of Coordination.marks_read, read as the save freed its locks
+    marks: dict[str, FetchedRow] = field(default_factory=dict)
 
     def result(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from storage.errors import LockTimeout, PersistenceError
 from storage.locks import acquire_lock
 from storage.sql.database import Database, pipeline
-from storage.sql.prepared import FetchedRow, Read
+from storage.sql.prepared import FetchedRow, Read, fetched
 
 STRIPES = 1024  # lock files of an SQLite database: names share one when they hash alike
 
@@ -114,7 +114,7 @@ def _advisory(
                     if first is not None:
                         first.send(reader)
                 if first is not None:
-                    held.first = Read.fetched(reader)
+                    held.first = fetched(reader)
             except dbapi_error as error:
                 read_failed = first is not None and _ran(cursor)  # the locks were taken
                 raise _taking_error(error, dbapi_error, names, timeout, read_failed) from None
@@ -157,7 +157,7 @@ def _release(session: Connection, cursor: Any, reader: Any, last: Read | None, h
             if last is not None:
                 last.send(reader)
         if last is not None:
-            held.last = Read.fetched(reader)
+            held.last = fetched(reader)
     except Exception:
         if last is None or not _freed_again(cursor):
             session.invalidate()

@@ -56,8 +56,7 @@ class PreparedStatement:
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> FetchedRow | None:
         """The first row a query returns, as the driver gives it (no result processing)."""
-        row = self._run(connection, [self.parameters(values)], many=False)
-        return None if row is None else tuple(row)
+        return self._run(connection, [self.parameters(values)], many=False)
 
     def _run(self, connection: Connection, parameters: list[Any], *, many: bool) -> Any:
         cursor = connection.connection.cursor()
@@ -66,7 +65,7 @@ class PreparedStatement:
                 cursor.executemany(self.sql, parameters)
                 return None
             cursor.execute(self.sql, parameters[0])
-            return cursor.fetchone() if not many else None
+            return fetched(cursor) if not many else None
         except self._dbapi_error as error:
             raise driver_error(connection, self.sql, error) from error
         finally:
@@ -86,10 +85,11 @@ class Read:
 
     def send(self, cursor: Any) -> None:
         """Execute on a DBAPI cursor; in a pipeline the row arrives as the pipeline ends
-        (`fetched`), and errors are the driver's."""
+        (`fetched(cursor)`), and errors are the driver's."""
         cursor.execute(self.statement.sql, self.statement.parameters(self.values))
 
-    @staticmethod
-    def fetched(cursor: Any) -> FetchedRow | None:
-        row = cursor.fetchone()
-        return None if row is None else tuple(row)
+
+def fetched(cursor: Any) -> FetchedRow | None:
+    """The cursor's next row as a plain tuple (psycopg's and sqlite3's rows alike)."""
+    row = cursor.fetchone()
+    return None if row is None else tuple(row)
