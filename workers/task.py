@@ -30,7 +30,7 @@ class TrainlogTask(Task):
     # what the caller sent is wrong: recorded and returned as any failure, but logged by Celery
     # as "raised expected", one line at INFO, not a traceback at ERROR, so a producer sending
     # bad messages does not fill the log with alarms meant for the operator. Not AlreadyExists:
-    # a NOT NULL or foreign-key violation of our own writes is translated to it too
+    # no job adds a row the caller names, so a duplicate key in a job is a race of our writes
     throws = (ValidationError, NotFound, Conflict)
 
     @property

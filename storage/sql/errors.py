@@ -12,6 +12,8 @@ from storage.errors import AlreadyExists, DeadlineExceeded, PersistenceError, Un
 
 _DEADLINE_HINTS = ("interrupted", "canceling statement due to statement timeout", "querycanceled")
 _BUSY_HINTS = ("database is locked", "database is busy")
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a duplicate key
+_SQLITE_DUPLICATES = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 # errors a lost connection or server raises (among others): UNAVAILABLE, transient
 CONNECTION_FAILURES = exc.OperationalError | exc.InterfaceError | exc.DisconnectionError
 
@@ -47,12 +49,30 @@ def translate(error: exc.SQLAlchemyError, *, table: str | None = None) -> Persis
             f"query on {table or 'the database'} ran past its deadline", table=table
         )
     if isinstance(error, exc.IntegrityError):
-        return AlreadyExists(f"{table or 'row'}: {text.splitlines()[0][:200]}", table=table)
+        if _is_duplicate(error.orig, text):
+            return AlreadyExists(f"{table or 'row'}: {text.splitlines()[0][:200]}", table=table)
+        return PersistenceError(  # INTERNAL: values are checked before they reach SQL
+            f"{table or 'a table'}: a row trainlog wrote broke a constraint of the table "
+            f"(a bug to report, not a problem with what was sent): {text.splitlines()[0][:200]}",
+            table=table,
+        )
     if any(hint in text for hint in _BUSY_HINTS):
         return Unavailable(f"database busy: {text.splitlines()[0][:200]}", table=table)
     if isinstance(error, CONNECTION_FAILURES | exc.TimeoutError):
         return Unavailable(f"database unavailable: {text.splitlines()[0][:200]}", table=table)
     return PersistenceError(f"database error: {text.splitlines()[0][:200]}", table=table)
+
+
+def _is_duplicate(driver_error: Any, text: str) -> bool:
+    """A unique or primary-key violation (a duplicate key), as opposed to a NOT NULL, CHECK or
+    foreign-key one: by SQLSTATE on PostgreSQL, by extended error code on SQLite."""
+    sqlstate = getattr(driver_error, "sqlstate", None)  # psycopg
+    if sqlstate:
+        return bool(sqlstate == _UNIQUE_VIOLATION)
+    name = getattr(driver_error, "sqlite_errorname", None)  # sqlite3
+    if name:
+        return name in _SQLITE_DUPLICATES
+    return "unique" in text or "duplicate" in text
 
 
 @contextmanager

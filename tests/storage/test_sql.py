@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from storage.errors import DeadlineExceeded, Unavailable
+from storage.errors import AlreadyExists, DeadlineExceeded, ErrorCode, PersistenceError, Unavailable
 from storage.repositories.sql import SqlRepository
 from storage.settings import Settings
 from storage.sql.database import Database
+from storage.sql.schema import sql_table
+from storage.stores import Stores
 from storage.tables import get_table
 
 SLOW_QUERY = {
@@ -41,6 +43,29 @@ def test_repository_call_with_deadline(sql_settings: Settings) -> None:
     assert repo.get("g", deadline=5) is not None
     assert repo.list({"athleteId": "a"}, deadline=5).rows[0]["goalId"] == "g"
     database.dispose()
+
+
+def test_only_a_duplicate_key_is_already_exists(sql_stores: Stores) -> None:
+    """A duplicate key is ALREADY_EXISTS; a NOT NULL violation is INTERNAL, a write of ours
+    the operator must hear about, never reported as if the row were already there."""
+    database, marks = sql_stores.database, sql_table("coordination_marks")
+    row = {"name": "a-mark", "value": "v", "markedAt": 1.0, "version": 1}
+    with database.transaction(write=True, table="coordination_marks") as connection:
+        connection.execute(marks.insert(), row)
+    with (
+        pytest.raises(AlreadyExists) as duplicate,
+        database.transaction(write=True, table="coordination_marks") as connection,
+    ):
+        connection.execute(marks.insert(), row)
+    assert duplicate.value.table == "coordination_marks"
+    with (
+        pytest.raises(PersistenceError) as missing,
+        database.transaction(write=True, table="coordination_marks") as connection,
+    ):
+        connection.execute(marks.insert(), {**row, "name": "b-mark", "markedAt": None})
+    assert missing.value.code is ErrorCode.INTERNAL, missing.value
+    assert "broke a constraint" in missing.value.message
+    assert "markedat" in missing.value.message  # the column, as the database names it
 
 
 def test_unreachable_database_is_unavailable() -> None:
