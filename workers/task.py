@@ -19,7 +19,7 @@ from storage.stores import Stores
 from tasks.failures import record_failure
 from tasks.registry import name_of
 from workers.request import TrainlogRequest
-from workers.retries import FOLLOW_UP_RETRY_POLICY, UNREACHABLE, retry_delay
+from workers.retries import FOLLOW_UP_RETRY_POLICY, UNREACHABLE, gave_up, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class TrainlogTask(Task):
                     error.message,
                 )
                 raise self._retry(error, retries) from None
+            if error.transient and retries:
+                raise gave_up(error, retries) from error
             raise
 
     def _call_nested(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

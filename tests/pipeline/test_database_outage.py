@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from storage.errors import Unavailable
 from storage.stores import Stores
 from tests.factories import session_payload
 from tests.pipeline.conftest import make_settings
@@ -61,3 +63,28 @@ def test_jobs_retry_through_a_database_outage(tmp_path: Path, postgres_url: str)
     assert stores.sessions.count() == 1 and stores.sessions.get(payload["_id"]).version == 1
     assert Path(value["jsonPath"]).exists()
     stores.close()
+
+
+def test_a_job_that_outlasts_its_retries_says_so(tmp_path: Path, postgres_url: str) -> None:
+    """The database stays away: the save fails UNAVAILABLE once its one retry is spent, and
+    the error a producer gets says it was retried and that sending it again is safe."""
+    settings = make_settings(
+        tmp_path / "home", None, database_url=postgres_url, max_retries=1, retry_backoff_max=1
+    )
+    name = sa.engine.make_url(postgres_url).database
+    assert name is not None
+    stores = Stores(settings)
+    stores.initialize()
+    stores.close()
+    client = TrainlogClient(settings)
+    with WorkerProcess(settings, name="outage-for-good"):
+        set_connections(name, allowed=False)
+        try:
+            with pytest.raises(Unavailable) as caught:
+                client.run("save_session", session_payload(22), timeout=90)
+        finally:
+            set_connections(name, allowed=True)
+    client.close()
+    message = str(caught.value)
+    assert message.startswith("UNAVAILABLE: database unavailable"), message
+    assert "still failing after 1 retry;" in message and "sending the job again is safe" in message

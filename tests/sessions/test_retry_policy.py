@@ -37,6 +37,9 @@ def test_transient_error_retries_then_fails_and_is_recorded(app, monkeypatch) ->
     result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
     assert result.failed() and isinstance(result.result, LockTimeout)
     assert len(calls) == 3  # the first run and two retries
+    error = result.result
+    assert str(error).startswith("LOCK_TIMEOUT: could not lock activities.csv (still failing")
+    assert "after 2 retries" in error.message and error.path == "activities.csv"
 
 
 def test_transient_error_then_success(app, monkeypatch) -> None:
