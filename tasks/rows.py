@@ -9,12 +9,13 @@ import pandas as pd
 
 from storage.errors import ValidationError
 from storage.frame_validation import frame_of_records
+from storage.seeds.upserts import EDITABLE, upsert_entries
 from storage.stores import Stores
 from storage.tables import get_table
 from storage.values import check_nesting
 
 MAX_ROWS = 100_000
-USER_EDITABLE_REFERENCE = ("exercise_catalog", "reference_session_templates")
+JOB = "upsert_rows"  # who changed a reference entry, in its audit row
 # tables only their own job writes, so their invariants hold (a session has its JSON file)
 WRITTEN_BY = {
     "training_sessions": "save_session or import_sessions",
@@ -94,15 +95,34 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     rows = _rows_argument(rows, "rows")
     if not rows:
         return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}
-    frame = frame_of_records(definition, rows)
-    if definition.name in USER_EDITABLE_REFERENCE:
-        frame["source"] = "user"  # kept by seed updates; `trainlog seeds reset` restores
-    changed, replaced = stores.repository(definition.name).upsert_frame_changes(frame)
+    if definition.name in EDITABLE:  # user rows, audited, under the seed updates' lock
+        upsert_entries(stores.database, definition.name, rows, actor=JOB)
+        return {"table": definition.name, "upserted": len(rows), "recomputeFrom": {}}
+    repository = stores.repository(definition.name)
+    if any(row.get("version") is not None for row in rows):
+        _check_versions(definition.name, rows)
+        changed_rows, replaced_rows = repository.upsert_checked(rows)
+        changed, replaced = pd.DataFrame(changed_rows), pd.DataFrame(replaced_rows)
+    else:
+        changed, replaced = repository.upsert_frame_changes(frame_of_records(definition, rows))
     return {
         "table": definition.name,
         "upserted": len(rows),
         "recomputeFrom": recompute_dates(definition.name, changed, replaced),
     }
+
+
+def _check_versions(table: str, rows: list[dict[str, Any]]) -> None:
+    """A row's `version` is the one its sender read: a whole number from 1 (or left out)."""
+    for number, row in enumerate(rows):
+        version = row.get("version")
+        if version is not None and (type(version) is not int or version < 1):
+            raise ValidationError(
+                f"{table} row {number}: version must be the whole number from 1 that the row "
+                f"had when read, not {str(version)[:40]!r}",
+                table=table,
+                field="version",
+            )
 
 
 def ingest_activities(stores: Stores, activities: Any) -> dict[str, Any]:

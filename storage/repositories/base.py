@@ -203,8 +203,16 @@ class Repository(ABC):
         both when a change moves a row (an activity to another day). Backends with a faster
         whole-table path override this."""
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        _, changed, replaced = self._upsert(records, None)
+        changed, replaced = self.upsert_checked(records)
         return pd.DataFrame(changed), pd.DataFrame(replaced)
+
+    def upsert_checked(
+        self, rows: Iterable[Mapping[str, Any]], *, deadline: float | None = None
+    ) -> tuple[builtins.list[Row], builtins.list[Row]]:
+        """Row by row, each `version` a row names checked in the write's own transaction
+        (CONFLICT, nothing written, when stale): (the changed rows, the rows they replaced)."""
+        _, changed, replaced = self._upsert(list(rows), deadline)
+        return changed, replaced
 
     def read_frame(
         self,
@@ -305,7 +313,14 @@ class Repository(ABC):
     def _check_version(self, key: Key, old: Row | None, expected: Any) -> None:
         if expected is None:
             return
-        current = old.get("version") if old else None
+        if old is None:
+            raise Conflict(
+                f"{self.table.name} {_show(key)} does not exist, not at version {expected}: "
+                "it was deleted since you read it, or never stored",
+                table=self.table.name,
+                key=_show(key),
+            )
+        current = old.get("version")
         if current != expected:
             raise Conflict(
                 f"{self.table.name} {_show(key)} is at version {current}, not {expected}: "

@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from storage.coordination import FLUSH
-from storage.errors import ValidationError
+from storage.errors import Conflict, ValidationError
+from storage.seeds.entries import entry_history, get_entry
 from storage.sessions.schema import shipped_schema
 from tests.factories import activity, session_payload
 from tests.pipeline.conftest import Pipeline, wait_for
@@ -81,6 +82,29 @@ def test_upsert_rows_and_nightly_rollup(pipeline: Pipeline) -> None:
     rollup = pipeline.client.run("nightly_rollup", timeout=TIMEOUT)
     assert "ath-rollup" in rollup["from"] and rollup["athletes"] >= 1
     assert pipeline.client.run("nightly_rollup", timeout=TIMEOUT)["athletes"] == 0
+
+
+def test_upsert_rows_refuses_a_stale_version_and_keeps_a_catalog_edit_in_use(
+    pipeline: Pipeline,
+) -> None:
+    goal = {"goalId": f"goal-{uuid.uuid4()}", "athleteId": "ath-v", "title": "sub-3 marathon"}
+    pipeline.client.run("upsert_rows", "goals", [goal], timeout=TIMEOUT)
+    edited = {**goal, "title": "sub-2:59", "version": 1}  # as read
+    pipeline.client.run("upsert_rows", "goals", [edited], timeout=TIMEOUT)
+    with pytest.raises(Conflict, match="is at version 2, not 1"):  # another producer's edit
+        pipeline.client.run(
+            "upsert_rows", "goals", [{**edited, "title": "sub-3:10"}], timeout=TIMEOUT
+        )
+    entry = {
+        "exerciseId": "farmer-carry-v",
+        "name": "Farmers Walk V",
+        "targetMuscleGroups": ["forearms"],
+    }
+    pipeline.client.run("upsert_rows", "exercise_catalog", [entry], timeout=TIMEOUT)
+    stored = get_entry(pipeline.stores.database, "exercise_catalog", "farmer-carry-v")
+    assert (stored["active"], stored["source"]) == (True, "user")
+    history = entry_history(pipeline.stores.database, "exercise_catalog", "farmer-carry-v")
+    assert [(h["action"], h["changedBy"]) for h in history] == [("added", "upsert_rows")]
 
 
 def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
