@@ -13,6 +13,7 @@ from storage.seeds.upserts import EDITABLE, upsert_entries
 from storage.stores import Stores
 from storage.tables import get_table
 from storage.values import check_nesting
+from tasks.metrics.links import link_recompute_dates
 
 MAX_ROWS = 100_000
 JOB = "upsert_rows"  # who changed a reference entry, in its audit row
@@ -105,11 +106,11 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
         changed, replaced = pd.DataFrame(changed_rows), pd.DataFrame(replaced_rows)
     else:
         changed, replaced = repository.upsert_frame_changes(frame_of_records(definition, rows))
-    return {
-        "table": definition.name,
-        "upserted": len(rows),
-        "recomputeFrom": recompute_dates(definition.name, changed, replaced),
-    }
+    if definition.name == "links":  # planned_metrics count linked activities' loads
+        since = link_recompute_dates(stores, pd.concat([changed, replaced], ignore_index=True))
+    else:
+        since = recompute_dates(definition.name, changed, replaced)
+    return {"table": definition.name, "upserted": len(rows), "recomputeFrom": since}
 
 
 def _check_versions(table: str, rows: list[dict[str, Any]]) -> None:

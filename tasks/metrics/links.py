@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ def link_planned(
             "plannedLoad": planned_load,
             "actualLoad": actual_load,
             "compliance": np.where(planned_load > 0, actual_load / planned_load, np.nan),
-            "activityIds": plan["plannedSessionId"].map(ids).fillna("[]"),
+            "activityIds": plan["plannedSessionId"].map(lambda p: ids.get(p, "[]")),
         }
     )
     write_scoped(
@@ -95,3 +96,34 @@ def _replace_auto_links(
         repo.delete(link_id)
     if not new_links.empty:
         repo.upsert_frame(new_links)
+
+
+def link_recompute_dates(stores: Stores, links: pd.DataFrame) -> dict[str, str]:
+    """{athleteId: ISO date} from which links' athletes need their metrics again. A link has
+    no date: it counts from the earlier of its planned session's date and its activity's
+    start day, a day early (the athlete's local calendar); a link to neither changes nothing."""
+    if links.empty:
+        return {}
+    planned = stores.repository("planned_sessions").read_frame(
+        {"plannedSessionId": sorted(set(links["plannedSessionId"].dropna()))}
+    )
+    activities = stores.repository("activities").read_frame(
+        {"activityId": sorted(set(links["activityId"].dropna()))}
+    )
+    days = pd.concat(
+        [
+            links.merge(planned[["plannedSessionId", "date"]], on="plannedSessionId")["date"],
+            links.merge(activities[["activityId", "startTime"]], on="activityId")["startTime"],
+        ]
+    )
+    athletes = pd.concat(
+        [
+            links.merge(planned[["plannedSessionId"]], on="plannedSessionId")["athleteId"],
+            links.merge(activities[["activityId"]], on="activityId")["athleteId"],
+        ]
+    )
+    earliest: dict[str, date] = {}
+    for athlete, day in zip(athletes.astype(str), days.astype(str).str.slice(0, 10), strict=True):
+        found = date.fromisoformat(day) - timedelta(days=1)
+        earliest[athlete] = min(earliest.get(athlete, found), found)
+    return {athlete: day.isoformat() for athlete, day in earliest.items()}

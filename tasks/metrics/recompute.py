@@ -23,7 +23,7 @@ from tasks.metrics.inputs import (
     to_frame_form,
     write_scoped,
 )
-from tasks.metrics.links import link_planned
+from tasks.metrics.links import link_planned, link_recompute_dates
 from tasks.metrics.load import activity_loads
 from tasks.metrics.resume import iso_day, resume_points, spans_of
 from tasks.metrics.weekly import weekly_rows
@@ -247,6 +247,9 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         earliest = stores.repository(table).earliest_by_athlete(column, changed_after=watermark)
         for athlete, day in earliest.items():
             note(athlete, date.fromisoformat(day) - timedelta(days=1))
+    links = stores.repository("links").read_frame(changed_after=watermark)
+    for athlete, day in link_recompute_dates(stores, links).items():
+        note(athlete, date.fromisoformat(day))
     athletes = stores.repository("athlete").read_frame(changed_after=watermark)
     for athlete in athletes["athleteId"]:
         note(str(athlete), None)
