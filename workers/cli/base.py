@@ -36,15 +36,15 @@ def _plain(data: Any, indent: str = "") -> str:
     return f"{indent}{data}"
 
 
-def fail(error: dict[str, Any], as_json: bool) -> NoReturn:
+def fail(error: dict[str, Any], as_json: bool, *, status: int | None = None) -> NoReturn:
     """End the command with `error` ({code, message, ...}): with --json as a JSON object on
-    stdout (`{"error": {...}}`), else one line on stderr; exit 1, 2 for a setting, 3 for a
-    job not finished in time."""
+    stdout (`{"error": {...}}`), else one line on stderr; exit `status`, else 1, 2 for a
+    setting, 3 for a job not finished in time."""
     if as_json:
         click.echo(json.dumps({"error": error}, indent=2, default=str))
     else:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
-    sys.exit(EXIT_CODES.get(str(error["code"]), EXIT_FAILED))
+    sys.exit(status or EXIT_CODES.get(str(error["code"]), EXIT_FAILED))
 
 
 def handled(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 
-from storage.errors import ValidationError
+from storage.errors import CorruptFile, ValidationError
 from storage.file_reads import read_bounded
 from storage.sessions.exports import EXPORT_SIZE_FACTOR
 from storage.stores import Stores
 from workers.cli.base import (
     EXIT_FAILED,
+    EXIT_USAGE,
     emit,
     fail,
     handled,
@@ -69,19 +70,26 @@ def enqueue(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Send JOB (e.g. save_session @session.json) by its public name. With --wait, a job that
-    failed exits 1 with its error, one not finished within --timeout exits 3."""
+    """Send JOB (e.g. save_session @session.json) by its public name. An unknown job or an
+    argument that cannot be read or sent exits 2; with --wait, a job that failed exits 1
+    with its error, one not finished within --timeout exits 3."""
     from workers.client import TrainlogClient
 
     settings = settings_from(ctx)
     limit = EXPORT_SIZE_FACTOR * settings.max_payload_bytes
-    kwargs = _json_argument(kwargs_text, "--kwargs", limit)
-    if not isinstance(kwargs, dict):
-        raise ValidationError("--kwargs must be a JSON object", field="--kwargs")
-    arguments = [_json_argument(a, f"argument {i + 1}", limit) for i, a in enumerate(args)]
+    try:
+        kwargs = _json_argument(kwargs_text, "--kwargs", limit)
+        if not isinstance(kwargs, dict):
+            raise ValidationError("--kwargs must be a JSON object", field="--kwargs")
+        arguments = [_json_argument(a, f"argument {i + 1}", limit) for i, a in enumerate(args)]
+    except (ValidationError, CorruptFile) as error:  # the command line is wrong, not a job
+        fail(error.to_dict(), as_json, status=EXIT_USAGE)
     client = TrainlogClient(settings)
     try:
-        result = client.send(job, *arguments, **kwargs)
+        try:
+            result = client.send(job, *arguments, **kwargs)
+        except ValidationError as error:  # no such job, or arguments no message can carry
+            fail(error.to_dict(), as_json, status=EXIT_USAGE)
         if not wait:
             emit({"taskId": result.id, "job": job}, as_json)
             return
