@@ -29,5 +29,31 @@ class CatalogLookup:
     def __call__(self, name: str) -> list[str]:
         now = self.clock()
         if self._groups is None or now - self._read_at >= self.max_age:
-            self._groups, self._read_at = muscle_groups(self.database), now
-        return list(self._groups.get(name.strip().lower(), []))
+            groups = muscle_groups(self.database)
+            self._groups, self._read_at = {exercise_key(n): g for n, g in groups.items()}, now
+        for candidate in _candidates(exercise_key(name)):
+            if candidate in self._groups:
+                return list(self._groups[candidate])
+        return []
+
+
+# implements people write before an exercise the catalog names without one
+IMPLEMENTS = ("barbell", "bb", "dumbbell", "db", "kettlebell", "kb", "cable", "machine",
+              "smith machine", "ez bar", "trap bar")  # fmt: skip
+
+
+def exercise_key(name: str) -> str:
+    """A name as people write it variously: any case, hyphens or spaces, with or without
+    apostrophes ("Pull-Up", "pull up"; "Farmer's Walk", "Farmers Walk")."""
+    cleaned = name.lower().replace("'", "").replace("\u2019", "").replace("-", " ")
+    return " ".join(cleaned.split())
+
+
+def _candidates(key: str) -> list[str]:
+    """The name, then without a leading implement ("Barbell Bench Press" is the catalog's
+    "Bench Press"), each then as a singular ("Dips")."""
+    names = [key]
+    for implement in IMPLEMENTS:
+        if key.startswith(implement + " "):
+            names.append(key.removeprefix(implement + " "))
+    return names + [name[:-1] for name in names if name.endswith("s") and len(name) > 3]

@@ -197,3 +197,31 @@ def test_the_catalog_is_read_again_once_older_than_the_refresh_age(settings: Set
     assert lookup("ROMANIAN DEADLIFT ") == ["hamstrings"]
     assert lookup("Unknown Lift") == []
     stores.close()
+
+
+@pytest.mark.parametrize(
+    ("written", "catalog_name"),
+    [
+        ("Barbell Bench Press", "Bench Press"),  # the original design's own session
+        ("barbell back squat", "Back Squat"),
+        ("DB Bench Press", "Bench Press"),
+        ("Dumbbell Bench Press", "Dumbbell Bench Press"),  # its own entry first
+        ("Pull Up", "Pull-Up"),
+        ("chin-ups", "Chin-Up"),
+        ("Farmers Walk", "Farmer's Walk"),
+        ("Farmer\u2019s  walk", "Farmer's Walk"),
+        ("Dips", "Dip"),
+        ("Lateral Raises", "Lateral Raise"),
+    ],
+)
+def test_an_exercise_is_found_as_people_write_it(
+    settings: Settings, written: str, catalog_name: str
+) -> None:
+    stores = Stores(settings.with_(catalog_refresh=0))
+    stores.initialize()
+    found = stores.muscle_lookup(written)  # imports the bundled catalog on first use
+    expected = catalog(stores.database)
+    groups = {entry["name"]: entry["targetMuscleGroups"] for entry in expected.values()}
+    assert groups[catalog_name] and found == groups[catalog_name]
+    assert stores.muscle_lookup("Barbell Unknown Lift") == []
+    stores.close()
