@@ -9,6 +9,7 @@ import codecs
 import csv
 import functools
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def header_names(raw: bytes, path: Path, table: Table) -> list[str]:
     return names
 
 
+def _misshapen_row(raw: bytes, fields: int) -> str:
+    """Which data row has more fields than the header (an unquoted comma, say)."""
+    rows = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
+    for number, row in enumerate(rows):
+        if number and len(row) > fields:
+            return f"data row {number} has {len(row)} fields, its header {fields}"
+    return f"a data row has more fields than its header's {fields}"
+
+
 def corrupt(path: Path, table: Table, detail: str) -> CorruptFile:
     return CorruptFile(
         f"{path} is not a valid {table.name} CSV: {detail}", path=str(path), table=table.name
@@ -167,14 +177,21 @@ def parse_frame(
             for n in header
         }
         na = {n: [""] for n in header if dtypes[n] != "object"}
-        frame = pd.read_csv(
-            io.BytesIO(raw),
-            dtype=dtypes,
-            keep_default_na=False,
-            na_values=na,
-            encoding="utf-8",
-            **_ROUND_TRIP,
-        )
+        with warnings.catch_warnings():
+            # a first row with a field too many would become an index (index_col=False) or
+            # lose its last field (the warning): both shift a row's values silently
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(raw),
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values=na,
+                encoding="utf-8",
+                index_col=False,
+                **_ROUND_TRIP,
+            )
+    except pd.errors.ParserWarning:
+        raise corrupt(path, table, _misshapen_row(raw, len(header))) from None
     # TypeError: "1.5" in a whole-number column; OverflowError: a number beyond 64 bits
     except (ValueError, TypeError, OverflowError, csv.Error) as error:
         raise corrupt(path, table, str(error).splitlines()[0][:200]) from None

@@ -13,6 +13,7 @@ import pandas as pd
 
 from storage.coordination import WATERMARK
 from storage.errors import ValidationError
+from storage.limits import YEARS
 from storage.repositories.base import EVERY_DATE
 from storage.repositories.frames import datetime_to_text
 from storage.stores import Stores
@@ -32,15 +33,22 @@ from tasks.sessions import sync_session_activities
 Since = Mapping[str, date | None]
 
 
+EARLIEST_DATA = date(YEARS[0], 1, 1)  # no stored date is earlier
+
+
 def parse_since(value: Any) -> date | None:
+    """An ISO date, or None for everything: so is a date before any data (the "0001-01-01"
+    a change of an athlete's own row asks for), whose weeks and windows reach before the
+    first date Python has."""
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        day = date.fromisoformat(str(value)[:10])
     except ValueError:
         raise ValidationError(
-            f"since={value!r} is not an ISO date (YYYY-MM-DD)", field="since"
+            f"since={str(value)[:40]!r} is not an ISO date (YYYY-MM-DD)", field="since"
         ) from None
+    return None if day < EARLIEST_DATA else day
 
 
 def _one_at_a_time(stores: Stores) -> AbstractContextManager[None]:

@@ -155,3 +155,24 @@ def test_the_coordination_tables_are_not_open_to_producers(stores: Stores) -> No
         with pytest.raises(ValidationError, match=table):
             upsert_rows(stores, table, [{"athleteId": "a", "markedAt": 1.0}])
     assert stores.backend_of("recompute_pending") == "sql"
+
+
+def test_a_change_of_an_athletes_own_row_recomputes_it_in_full(
+    stores: Stores, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """upsert_rows on `athlete` asks for everything ("0001-01-01"): the flush job recomputes
+    that athlete in full, where its weeks before the first date Python has overflowed."""
+    stores.repository("activities").upsert_many([activity(1, day="2026-03-02")])
+    sent: list[str] = []
+    monkeypatch.setattr(TrainlogTask, "enqueue", lambda task, job, *a, **k: sent.append(job))
+    app = create_app(settings.with_(max_retries=0))
+    athlete = [{"athleteId": "athlete-1", "timezone": "Europe/Berlin"}]
+    changed = app.tasks["trainlog.upsert_rows"].apply(args=["athlete", athlete]).get()
+    assert changed["table"] == "athlete" and len(sent) == 1
+    assert stores.coordination.pending_athletes() == {"athlete-1": None}  # everything
+    flushed = app.tasks["trainlog.recompute_pending"].apply().get()
+    assert flushed == {"athletes": 1, "from": {"athlete-1": None}}
+    daily = stores.repository("daily_metrics").read_frame({"athleteId": "athlete-1"})
+    assert list(daily["date"]) == ["2026-03-02"]
+    for since in ("0001-01-03", "9999-12-28"):  # as a producer may send them
+        app.tasks["trainlog.recompute_weekly_metrics"].apply(args=["athlete-1", since]).get()

@@ -215,6 +215,24 @@ def test_corrupt_file_is_a_clear_error(tmp_path: Path, count: str) -> None:
     assert "daily_metrics/2026-01.csv" in str(caught.value)
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_row_with_a_field_too_many_is_refused_not_shifted(tmp_path: Path, first: bool) -> None:
+    """An unquoted comma in a hand-edited name: pandas would read the first column of such a
+    first row as an index, and the next write would store every value one column over (the
+    athlete renamed "Smith", its id gone)."""
+    storage, table = CsvStorage(tmp_path), get_table("athlete")
+    good, bad = "ath2,Ann,UTC", "ath1,Smith, John,Europe/Berlin"
+    rows = [bad, good] if first else [good, bad]
+    damaged = "athleteId,name,timezone\n" + "\n".join(rows) + "\n"
+    storage.path(table).write_text(damaged)
+    with pytest.raises(CorruptFile, match="4 fields" if first else "saw 4") as caught:
+        storage.read(table)
+    assert "athlete.csv" in str(caught.value)
+    with pytest.raises(CorruptFile):
+        CsvRepository(table, storage).upsert({"athleteId": "ath3", "name": "Cy"})
+    assert storage.path(table).read_text() == damaged  # left for a person to repair
+
+
 def test_rows_under_a_damaged_header_are_refused_not_rewritten(tmp_path: Path) -> None:
     """A header that lost the key column (a damaged first line) must not read as rows with
     no key, which the next write would keep forever under an unknown column."""
