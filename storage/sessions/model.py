@@ -150,9 +150,24 @@ class TrainingSession(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _refuse_nul(value: Any, where: str = "") -> None:
+    """VALIDATION naming the first text holding a NUL character: no column, CSV cell or
+    PostgreSQL text takes one (the session's activity row would be refused later)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError(
+            f"session {where or 'payload'}: holds a NUL character, which text may not",
+            field=where or "payload",
+        )
+    if isinstance(value, dict | list):
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, child in children:
+            _refuse_nul(child, f"{where}.{name}" if where else str(name))
+
+
 def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSession:
     """Validate a payload (dict or JSON text); VALIDATION names the first bad field."""
     from_text = isinstance(payload, str | bytes)
+    dumped = payload
     if from_text:
         if len(payload) > max_bytes:
             raise ValidationError(
@@ -171,11 +186,14 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
             f"a session must be a JSON object, got {type(payload).__name__}", field="payload"
         )
     if not from_text:
-        size = len(json.dumps(payload, default=str))
-        if size > max_bytes:
+        dumped = json.dumps(payload, default=str)
+        if len(dumped) > max_bytes:
             raise ValidationError(
-                f"session payload is {size:,} bytes; the limit is {max_bytes:,}", field="payload"
+                f"session payload is {len(dumped):,} bytes; the limit is {max_bytes:,}",
+                field="payload",
             )
+    if ("\\u0000" if isinstance(dumped, str) else b"\\u0000") in dumped:
+        _refuse_nul(payload)
     try:
         session = TrainingSession.model_validate(payload)
     except pydantic.ValidationError as error:

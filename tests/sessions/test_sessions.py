@@ -6,6 +6,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,23 @@ def test_nested_field_errors_name_the_path(stores: Stores) -> None:
     with pytest.raises(ValidationError) as caught:
         sessions.save_session(stores, payload)
     assert caught.value.field == "exercises.0.workingSets.1.rpe"
+    assert nothing_written(stores)
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_text_holding_a_nul_is_refused_naming_it(stores: Stores, as_text: bool) -> None:
+    """A NUL in any text (a focus, an exercise name, a set's notes) fails the save naming the
+    field: accepted, it would leave the session without its activity row later."""
+    for where in ("focus", "userName", "exercises.0.Name", "exercises.0.workingSets.1.notes"):
+        payload = session_payload(1)
+        *path, last = where.split(".")
+        holder: Any = payload
+        for part in path:
+            holder = holder[int(part)] if part.isdigit() else holder[part]
+        holder[last] = "le\x00gs"
+        with pytest.raises(ValidationError, match="NUL") as caught:
+            sessions.save_session(stores, json.dumps(payload) if as_text else payload)
+        assert caught.value.field == where
     assert nothing_written(stores)
 
 
