@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from storage.errors import ConfigurationError
 from storage.tables import TABLES
@@ -30,10 +31,25 @@ def text(name: str, raw: str) -> str:
 
 
 def url(name: str, raw: str) -> str:
-    """A URL with a scheme; which schemes work is for the layer that uses it to say."""
+    """A URL with a scheme whose host part parses; which schemes work is for the layer that
+    uses it to say. A password holding '/', '#' or '?' cuts a URL short where the library
+    that reads it would fail or print it: it must be percent-encoded."""
     scheme, separator, _ = text(name, raw).partition("://")
     if not separator or not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
-        raise ConfigurationError(f"{name} is not a URL (scheme://...): {_shown(name, raw)}")
+        raise ConfigurationError(f"{name} is not a URL (scheme://...): {redacted(raw)}")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as error:
+        raise ConfigurationError(
+            f"{name} is not a usable URL ({_without_values(error)}): {redacted(raw)}; a password "
+            "holding '/', '#', '?' or '@' must be percent-encoded ('#' as %23)"
+        ) from None
+    if "@" in parts.path + parts.fragment:
+        raise ConfigurationError(
+            f"{name} has an '@' after its host: {redacted(raw)}; a password holding '/', '#' "
+            "or '?' must be percent-encoded ('#' as %23)"
+        )
     return raw
 
 
@@ -109,7 +125,17 @@ def backends(name: str, raw: str) -> dict[str, str]:
     return placements
 
 
-def _shown(name: str, raw: str) -> str:
-    """A value as an error shows it: a URL without its credentials."""
-    scheme, _, rest = raw.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"[:120] if rest else repr(raw[:120])
+def redacted(raw: str) -> str:
+    """A value as an error shows it: a URL without its credentials, nor anything before an
+    '@' of a value that only looks like one (`postgresql:/user:pass@host/db`)."""
+    scheme, separator, rest = raw.partition("://")
+    if separator:
+        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"[:120]
+    if "@" in raw:
+        return repr("…@" + raw.rsplit("@", 1)[-1])[:120]
+    return repr(raw[:120])
+
+
+def _without_values(error: ValueError) -> str:
+    """urllib's reason, less the value it quotes (a port that is in fact a password)."""
+    return str(error).split(" as ", 1)[0].split(":", 1)[0]

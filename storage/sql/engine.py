@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
 from storage.errors import ConfigurationError
+from storage.options import redacted
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # a pooled PostgreSQL connection idle longer than this is pinged before use (PgBouncer's
@@ -182,7 +183,9 @@ def make_engine(url: str, suspect_since: Callable[[], float] = lambda: 0.0) -> E
     try:
         parsed = make_url(url)
     except Exception:
-        raise ConfigurationError(f"TRAINLOG_DATABASE_URL={url!r} is not a database URL") from None
+        raise ConfigurationError(
+            f"TRAINLOG_DATABASE_URL is not a database URL: {redacted(url)}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if parsed.get_backend_name() == "postgresql":

@@ -140,3 +140,35 @@ def test_every_setting_is_documented_with_its_default() -> None:
         if isinstance(default, int | float) and not isinstance(default, bool):
             shown = f"{default:g}" if isinstance(default, float) else str(default)
             assert f"`{shown}`" in row, f"{variable}: docs give another default"
+
+
+@pytest.mark.parametrize("name", ["TRAINLOG_BROKER_URL", "TRAINLOG_RESULT_BACKEND"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "redis://:S3cr3t#x@127.0.0.1:1/0",  # '#' unescaped: the rest became a fragment
+        "redis://:S3cr3t/x@127.0.0.1:1/0",  # '/' unescaped: the host went into the path
+        "redis://:S3cr3t@127.0.0.1:63a9/0",  # a port that is no number
+        "redis://:S3cr3t@[::1/0",  # an unclosed IPv6 bracket
+        "redis:/:S3cr3t@127.0.0.1/0",  # no '//': not a URL at all
+        ":S3cr3t@127.0.0.1/0",
+    ],
+)
+def test_a_malformed_url_is_refused_without_its_password(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """Celery, kombu and SQLAlchemy would fail on these with the password in their error (a
+    'port' that is the password's first part) or connect elsewhere with half of it."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"TRAINLOG_HOME": str(tmp_path), name: value})
+    assert name in str(caught.value) and "S3cr3t" not in str(caught.value)
+
+
+def test_a_database_url_that_does_not_parse_is_shown_without_its_password(tmp_path: Path) -> None:
+    for value in ("postgresql+psycopg://u:S3cr3t@db:543a/db", "postgresql:/u:S3cr3t@h/db"):
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings({"TRAINLOG_HOME": str(tmp_path), "TRAINLOG_DATABASE_URL": value})
+        assert "S3cr3t" not in str(caught.value)
+    with pytest.raises(ConfigurationError) as caught:  # past the settings, as a caller may
+        Database("postgresql+psycopg://u:S3cr3t@db:543a/db")
+    assert "S3cr3t" not in str(caught.value) and "TRAINLOG_DATABASE_URL" in str(caught.value)
