@@ -9,6 +9,7 @@ import codecs
 import csv
 import functools
 import io
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,9 @@ def header_names(raw: bytes, path: Path, table: Table) -> list[str]:
     if len(set(names)) != len(names) or not all(names):
         raise corrupt(path, table, f"header {first[:120]!r} repeats or leaves out a column name")
     return names
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def _misshapen_row(raw: bytes, fields: int) -> str:
@@ -194,7 +198,10 @@ def parse_frame(
         raise corrupt(path, table, _misshapen_row(raw, len(header))) from None
     # TypeError: "1.5" in a whole-number column; OverflowError: a number beyond 64 bits
     except (ValueError, TypeError, OverflowError, csv.Error) as error:
-        raise corrupt(path, table, str(error).splitlines()[0][:200]) from None
+        detail = str(error).splitlines()[0][:200]
+        if table.secret:  # pandas quotes the cell it could not read: a token, say
+            detail = _QUOTED.sub("'…'", detail)
+        raise corrupt(path, table, detail) from None
     missing_key = [name for name in table.key if name not in header]
     if missing_key and len(frame):  # rows without their key: a damaged header, not old data
         raise corrupt(

@@ -395,3 +395,24 @@ def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:
     assert len(frame) == 1001 and frame.loc["g5", "title"] == "fresh"
     assert (frame["title"] == "old").sum() == 999
     assert storage.delete(table, [("g1",), ("g2",), ("ghost",)]) == 2
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "ath,strava,tok,ref,2026-01-01T00:00:00Z,read,,,S3cr3t",  # a token where a number goes
+        "ath,strava,S3cr3t,ref,2026-01-01T00:00:00Z,read,,,1,extra",  # a field too many
+        "ath,strava,tok,ref,S3cr3t,read,,,1",  # a token where a time goes
+    ],
+)
+def test_a_damaged_tokens_file_is_corrupt_without_its_values(tmp_path: Path, row: str) -> None:
+    """pandas quotes the cell it could not read; of the tokens table that may be a token,
+    which then went into the job's error, the worker's log and the failure record."""
+    storage, table = CsvStorage(tmp_path), get_table("tokens")
+    header = (
+        "athleteId,provider,accessToken,refreshToken,expiresAt,scope,createdAt,updatedAt,version"
+    )
+    storage.path(table).write_text(f"{header}\n{row}\n")
+    with pytest.raises(CorruptFile) as caught:
+        storage.read(table)
+    assert "tokens.csv" in str(caught.value) and "S3cr3t" not in str(caught.value)
