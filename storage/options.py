@@ -25,8 +25,12 @@ class Option:
 
 
 def text(name: str, raw: str) -> str:
+    """Any text but a NUL, and no bytes that are not UTF-8 (Python keeps those as lone
+    surrogates, which a database URL, a log line or a JSON value cannot encode)."""
     if "\x00" in raw:
         raise ConfigurationError(f"{name} holds a NUL character")
+    if not raw.isascii() and any("\udc80" <= char <= "\udcff" for char in raw):
+        raise ConfigurationError(f"{name} holds bytes that are not UTF-8 text")
     return raw
 
 

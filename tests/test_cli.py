@@ -46,6 +46,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (["report", "nobody", "--out", "chart.xyz"], 1, "must end in .png, .svg, .pdf"),
         (["report", "nobody", "--out", "/etc/passwd/x.png"], 1, "/etc/passwd is not a folder"),
         (["undeliverable", "sideways"], 2, "Invalid value"),
+        (["enqueue", "ping", "--wait", "--timeout", "nan"], 2, "nan is not a number of seconds"),
+        (["demo", "--chart", "chart.txt"], 1, "--chart chart.txt: a chart file must end in"),
     ],
 )
 def test_bad_arguments_are_clear(run, args: list[str], code: int, words: str) -> None:
@@ -77,6 +79,32 @@ def test_bad_settings_are_clear(
     assert result.exit_code == 2, result.output
     assert f"error: CONFIGURATION: {variable}" in result.output and words in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "exit_code", "words"),
+    [
+        ("TRAINLOG_BROKER_URL", "foo://x", 1, "FAIL broker     CONFIGURATION"),
+        ("TRAINLOG_RESULT_BACKEND", "foo://x", 1, "Celery has no result backend 'foo'"),
+        ("TRAINLOG_RESULT_BACKEND", "cache+memcached://127.0.0.1:1/", 2, "requires the"),
+        ("TRAINLOG_BROKER_URL", "redis://:S3cr3t#x@127.0.0.1:1/0", 2, "percent-encoded"),
+    ],
+)
+def test_doctor_reports_a_bad_setting_without_a_traceback(
+    run, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, exit_code: int, words: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    command = ["enqueue", "ping", "--wait"] if "memcached" in value else ["doctor"]
+    result = run(*command)
+    assert result.exit_code == exit_code, result.output
+    assert words in result.output and "S3cr3t" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_home_that_is_not_utf8_text_is_a_setting_error(run, monkeypatch) -> None:
+    monkeypatch.setenv("TRAINLOG_HOME", "/tmp/trainlog-home-\udcff")  # the byte 0xff
+    result = run("doctor")
+    assert result.exit_code == 2 and "TRAINLOG_HOME holds bytes that are not UTF-8" in result.output
 
 
 def test_a_wait_that_times_out_names_the_job_and_its_state_and_exits_3(run) -> None:

@@ -13,11 +13,14 @@ from workers.queues import queue_depth, set_aside
 
 
 def _broker(settings: Settings) -> dict[str, Any]:
-    broker, _ = broker_and_backend(settings)
     from kombu import Connection
 
     from workers.config import transport_options
 
+    try:
+        broker, _ = broker_and_backend(settings)
+    except PersistenceError as error:  # a scheme Celery has no broker for
+        return {"ok": False, "detail": str(error)}
     try:
         prepare_embedded_broker(settings)  # the embedded broker's "server" is its folders
         with Connection(

@@ -17,19 +17,20 @@ CHART_FORMATS = (".png", ".svg", ".pdf")
 SHORT_SERIES_DAYS = 31
 
 
-def check_chart_path(out: Path) -> None:
-    """VALIDATION before any work when the chart could not be written there."""
+def check_chart_path(out: Path, option: str = "--out") -> None:
+    """VALIDATION before any work when the chart could not be written there; `option` is the
+    command line's name for the path."""
     if out.suffix.lower() not in CHART_FORMATS:
         raise ValidationError(
-            f"--out {out}: a chart file must end in {', '.join(CHART_FORMATS)}", field="--out"
+            f"{option} {out}: a chart file must end in {', '.join(CHART_FORMATS)}", field=option
         )
     existing = out.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValidationError(f"--out {out}: {existing} is not a folder", field="--out")
+        raise ValidationError(f"{option} {out}: {existing} is not a folder", field=option)
     if out.is_dir():
-        raise ValidationError(f"--out {out} is a folder", field="--out")
+        raise ValidationError(f"{option} {out} is a folder", field=option)
 
 
 def draw_pmc(stores: Stores, athlete_id: str, out: Path) -> dict[str, object]:

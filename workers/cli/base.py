@@ -62,6 +62,13 @@ def handled(command: Callable[..., Any]) -> Callable[..., Any]:
             where = f" ({error.filename})" if error.filename else ""
             message = f"{error.strerror or error}{where}"
             fail({"code": "UNAVAILABLE", "message": message}, as_json)
+        except Exception as error:
+            from celery.exceptions import ImproperlyConfigured
+
+            if not isinstance(error, ImproperlyConfigured):
+                raise
+            # a result backend whose library is not installed (memcached, MongoDB, ...)
+            fail({"code": "CONFIGURATION", "message": str(error)}, as_json)
 
     return run
 

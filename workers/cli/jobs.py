@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ def _json_argument(text: str, what: str, limit: int) -> Any:
         return text  # a bare word such as an athlete id
 
 
+def _finite(seconds: float) -> float:
+    """click's range lets NaN through (it compares false with both ends): a wait forever."""
+    if not math.isfinite(seconds):
+        raise click.BadParameter(f"{seconds} is not a number of seconds")
+    return seconds
+
+
 class _ListsJobs(click.Command):
     """`trainlog enqueue --help` ends with the public jobs and their arguments (the
     registry's, read only when help is shown)."""
@@ -57,7 +65,13 @@ class _ListsJobs(click.Command):
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_text", default="{}", help="keyword arguments as JSON")
 @click.option("--wait", is_flag=True, help="block until the result is back")
-@click.option("--timeout", type=click.FloatRange(0.1, 86400), default=300, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 86400),
+    default=300,
+    show_default=True,
+    callback=lambda _ctx, _param, value: _finite(value),
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handled
@@ -168,6 +182,7 @@ def undeliverable(ctx: click.Context, action: str, limit: int, as_json: bool) ->
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--settings", "show_settings", is_flag=True, help="list every setting and default")
 @click.pass_context
+@handled
 def doctor(ctx: click.Context, as_json: bool, show_settings: bool) -> None:
     """Check the broker, the database and the folders; exit 1 if any is unhealthy."""
     from workers.health import check_all

@@ -98,7 +98,10 @@ def flower(ctx: click.Context, port: int, celery_args: tuple[str, ...]) -> None:
 def demo(ctx: click.Context, months: int, chart: Path | None, as_json: bool) -> None:
     """Generate a realistic athlete, run it through a real worker and broker, chart it."""
     from workers.demo import run_demo
+    from workers.report import check_chart_path
 
+    if chart is not None:  # before the demo's minute of work, not after it
+        check_chart_path(chart, "--chart")
     summary = run_demo(settings_from(ctx), months=months, chart=chart, quiet=as_json)
     emit(
         summary,
