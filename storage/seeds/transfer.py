@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from storage.errors import NotFound, SeedDataError, ValidationError
+from storage.json_values import check_nesting
 from storage.seeds.bundle import DatasetSpec, parse_bundle
 from storage.seeds.entries import checked_fields, spec_of
 from storage.seeds.sync import LOCK_KEY, audit_row, db_now, rows_by_key
@@ -36,10 +37,11 @@ def read_upload(dataset: str, raw: bytes, filename: str) -> dict[str, dict[str, 
     """The entries of an uploaded file, each checked as an edit would be; VALIDATION naming
     the file and what is wrong otherwise."""
     spec = spec_of(dataset)
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    try:  # -sig: a file saved by an editor that starts it with a byte-order mark
+        document = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # "[[[…" too deep
         raise ValidationError(f"{filename} is not a JSON file: {error}", field="file") from None
+    check_nesting(document, filename)
     if isinstance(document, dict) and document.get("dataset") not in (None, dataset):
         raise ValidationError(
             f"{filename} holds the dataset {document.get('dataset')!r}, not {dataset!r}",

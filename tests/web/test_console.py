@@ -143,8 +143,10 @@ def test_export_then_upload_previews_backs_up_and_applies(console: Console) -> N
         (b'{"dataset": "session_templates", "entries": []}', "holds the dataset"),
         (b'{"entries": [{"exerciseId": "x", "name": "X", "colour": "red"}]}', "unknown field"),
         (b"x" * 50_000_000, "is larger than"),
+        (b"[" * 100_000 + b"]" * 100_000, "is not a JSON file"),  # past the recursion limit
+        (b'{"entries": ' + b"[" * 500 + b"]" * 500 + b"}", "levels deep"),
     ],
-    ids=["not-json", "no-name", "other-dataset", "unknown-field", "50-MB"],
+    ids=["not-json", "no-name", "other-dataset", "unknown-field", "50-MB", "deep", "nested"],
 )
 def test_a_bad_upload_is_a_message_and_nothing_is_written(
     console: Console, content: bytes, why: str
@@ -156,6 +158,15 @@ def test_a_bad_upload_is_a_message_and_nothing_is_written(
     )
     assert answer.status_code == 422 and why in answer.text
     assert console.client.get("/datasets/exercise_catalog/export").json()["entries"] == before
+
+
+def test_an_upload_saved_with_a_byte_order_mark_is_read(console: Console) -> None:
+    exported = console.client.get("/datasets/exercise_catalog/export").content
+    upload = {"file": ("catalog.json", b"\xef\xbb\xbf" + exported, "application/json")}
+    answer = console.client.post(
+        "/datasets/exercise_catalog/import", data={"csrf": console.csrf()}, files=upload
+    )
+    assert answer.status_code == 200, answer.text[:500]
 
 
 def test_a_factory_reset_needs_its_confirmation(console: Console) -> None:
