@@ -96,6 +96,18 @@ def header_names(raw: bytes, path: Path, table: Table) -> list[str]:
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
+def _check_unique_keys(frame: pd.DataFrame, path: Path, table: Table) -> None:
+    """A key twice in one file (a row pasted in by hand) would count twice in the metrics
+    and later fail every write of that file in pandas: CORRUPT naming the row and key."""
+    if len(frame) < 2 or not all(name in frame for name in table.key):
+        return
+    repeated = frame.duplicated(subset=list(table.key)).to_numpy()
+    if repeated.any():
+        row = int(repeated.argmax())
+        key = "/".join(str(frame[name].iloc[row]) for name in table.key)[:120]
+        raise corrupt(path, table, f"data row {row + 1} repeats the key {key} of an earlier row")
+
+
 def _misshapen_row(raw: bytes, fields: int) -> str:
     """Which data row has more fields than the header (an unquoted comma, say)."""
     rows = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
@@ -216,6 +228,7 @@ def parse_frame(
         elif dtypes[name] == "object":
             frame[name] = decode_text(frame[name])
     check_cells(frame, path, table, [known[name] for name in header if name in known])
+    _check_unique_keys(frame, path, table)
     if not add_missing:
         return frame
     for column in table.all_columns:

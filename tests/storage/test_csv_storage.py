@@ -416,3 +416,24 @@ def test_a_damaged_tokens_file_is_corrupt_without_its_values(tmp_path: Path, row
     with pytest.raises(CorruptFile) as caught:
         storage.read(table)
     assert "tokens.csv" in str(caught.value) and "S3cr3t" not in str(caught.value)
+
+
+def test_a_key_pasted_twice_into_a_file_is_corrupt_naming_it(tmp_path: Path) -> None:
+    """Read as it is, the activity would count twice in the day's load, and every later write
+    of that month would fail inside pandas, naming neither the file nor the key."""
+    storage, table = CsvStorage(tmp_path), get_table("activities")
+    month = storage.part_path(table, "2026-11")
+    month.parent.mkdir(parents=True)
+    header = "activityId,athleteId,startTime,sport,durationSec"
+    rows = ["r1,ath,2026-11-02T07:00:00Z,run,3600", "r2,ath,2026-11-03T07:00:00Z,run,1800"]
+    damaged = "\n".join([header, *rows, rows[0]]) + "\n"
+    month.write_text(damaged)
+    with pytest.raises(CorruptFile, match="data row 3 repeats the key r1") as caught:
+        storage.read(table)
+    assert "activities/2026-11.csv" in str(caught.value)
+    with pytest.raises(CorruptFile):
+        CsvRepository(table, storage).upsert(
+            {"activityId": "r3", "athleteId": "ath", "startTime": "2026-11-04T07:00:00Z",
+             "sport": "run", "durationSec": 60.0}
+        )  # fmt: skip
+    assert month.read_text() == damaged  # left for a person to repair
