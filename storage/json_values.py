@@ -89,3 +89,15 @@ def _check_keys(item: dict[Any, Any], field: str) -> None:
         if isinstance(key, str) and (problem := scalar_problem(key)):
             why = problem.replace("holds", "has a key with")
             raise ValidationError(f"{field} {why}", field=field)
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(..., object_pairs_hook=unique_keys)`: an object naming a key twice is
+    refused (ValueError) instead of keeping the last value, which would, say, save a session
+    file under the second of its two `_id`s without a word."""
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise ValueError(f"the key {name[:60]!r} appears twice in one object")
+        found[name] = value
+    return found

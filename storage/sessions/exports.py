@@ -20,6 +20,7 @@ from storage.errors import (
     ValidationError,
 )
 from storage.file_reads import read_bounded
+from storage.json_values import unique_keys
 from storage.sessions.model import TrainingSession, parse_session
 from storage.sessions.schema import check_document
 from storage.values import check_nesting
@@ -141,7 +142,7 @@ def read_export(path: Path, *, max_bytes: int = 1_000_000) -> TrainingSession:
     filled muscle groups make the file larger than the payload was)."""
     raw = read_bounded(path, EXPORT_SIZE_FACTOR * max_bytes)
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, object_pairs_hook=unique_keys)
     except (ValueError, RecursionError) as error:  # RecursionError: "[[[[…" nested too deep
         raise CorruptFile(f"{path.name} is not valid JSON: {error}", path=str(path)) from None
     check_nesting(document, path.name)

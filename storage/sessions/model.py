@@ -13,6 +13,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from storage.errors import ValidationError
+from storage.json_values import unique_keys
 from storage.values import OUTSIDE_YEARS, check_nesting, in_years
 
 DATA_MODEL_TYPE = "training_session_log"
@@ -175,7 +176,7 @@ def parse_session(payload: Any, *, max_bytes: int = 1_000_000) -> TrainingSessio
                 field="payload",
             )
         try:
-            payload = json.loads(payload)
+            payload = json.loads(payload, object_pairs_hook=unique_keys)
         except (ValueError, RecursionError) as error:
             raise ValidationError(
                 f"session payload is not JSON: {error}", field="payload"

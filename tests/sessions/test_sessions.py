@@ -251,6 +251,24 @@ def test_an_import_file_nested_past_the_limit_is_reported_and_the_rest_imported(
     assert sorted(error["file"] for error in result["errors"]) == ["deep.json", "deeper.json"]
 
 
+def test_a_file_or_payload_naming_a_key_twice_is_refused(
+    stores: Stores, settings: Settings
+) -> None:
+    """json keeps the last of two `_id`s: the file would be saved as another session."""
+    folder = settings.import_dir / "twice"
+    folder.mkdir(parents=True)
+    stamp = '"dataModelVersion": 1, "dataModelType": "training_session_log", '
+    text = json.dumps(session_payload(1)).replace("{", "{" + stamp, 1)
+    twice = text.replace('"_id": ', '"_id": "6b1f0f0e-0000-4000-8000-000000000000", "_id": ', 1)
+    (folder / "twice.json").write_text(twice)
+    result = sessions.import_sessions(stores, "twice")
+    assert result["imported"] == 0 and result["errors"][0]["file"] == "twice.json"
+    assert "'_id' appears twice" in result["errors"][0]["error"]
+    with pytest.raises(ValidationError, match="'_id' appears twice"):
+        sessions.save_session(stores, twice)
+    assert nothing_written(stores)
+
+
 def test_export_unknown_or_bad_id(stores: Stores) -> None:
     with pytest.raises(ValidationError):
         sessions.export_session_json(stores, "../x")
