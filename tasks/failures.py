@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.errors import ValidationError
+from storage.errors import ErrorCode, PersistenceError, ValidationError
 from storage.json_values import check_arguments
 from storage.stores import Stores
 from storage.tables import TABLES
@@ -82,14 +82,17 @@ def record_failure(
     kwargs: Any,
     error: BaseException,
 ) -> dict[str, Any]:
-    code = getattr(error, "code", type(error).__name__)
+    if isinstance(error, PersistenceError):
+        code, text = error.code, str(error)
+    else:  # a bug: the error's class says which
+        code, text = ErrorCode.INTERNAL, f"{type(error).__name__}: {error}"
     row = {
         "failureId": uuid.uuid4().hex,
         "taskId": _storable(task_id),
         "taskName": _storable(task_name) or "?",
         "arguments": stored_arguments(args, kwargs),
         "errorCode": _storable(str(code)),
-        "error": _storable(str(error)[:2000]),
+        "error": _storable(text[:2000]),
         "failedAt": datetime.now(UTC),
     }
     return stores.repository("task_failures").add(row)

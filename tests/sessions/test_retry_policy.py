@@ -65,6 +65,21 @@ def test_permanent_error_fails_at_once_and_is_recorded(app, settings: Settings) 
     assert failures[0]["arguments"]["args"] == [{"_id": "nope"}]
 
 
+def test_a_bug_is_recorded_as_internal_naming_its_class(
+    app, settings: Settings, monkeypatch
+) -> None:
+    def broken(stores, payload):
+        return 1 / 0
+
+    monkeypatch.setattr(sessions, "save_session", broken)
+    result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
+    assert result.failed() and isinstance(result.result, ZeroDivisionError)
+    failures = list(Stores(settings).repository("task_failures").iterate())
+    assert [(f["errorCode"], f["error"]) for f in failures] == [
+        ("INTERNAL", "ZeroDivisionError: division by zero")
+    ]
+
+
 def test_secrets_never_reach_the_failure_log(app, settings: Settings) -> None:
     app.tasks["trainlog.upsert_rows"].apply(
         args=[
