@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage.errors import Unavailable
+from storage.settings import Settings
 from storage.stores import Stores
 from tests.factories import session_payload
 from tests.pipeline.conftest import make_settings
@@ -33,16 +34,28 @@ def set_connections(database: str, allowed: bool) -> None:
     admin.dispose()
 
 
-def test_jobs_retry_through_a_database_outage(tmp_path: Path, postgres_url: str) -> None:
+def _home_on(
+    tmp_path: Path, postgres_url: str, *, retries: int, backoff: float
+) -> tuple[Settings, str, TrainlogClient]:
+    """A home whose SQL is the test's PostgreSQL database, ready; the database's name and a
+    client."""
     settings = make_settings(
-        tmp_path / "home", None, database_url=postgres_url, max_retries=8, retry_backoff_max=2
+        tmp_path / "home",
+        None,
+        database_url=postgres_url,
+        max_retries=retries,
+        retry_backoff_max=backoff,
     )
     name = sa.engine.make_url(postgres_url).database
     assert name is not None
     stores = Stores(settings)
     stores.initialize()
     stores.close()
-    client = TrainlogClient(settings)
+    return settings, name, TrainlogClient(settings)
+
+
+def test_jobs_retry_through_a_database_outage(tmp_path: Path, postgres_url: str) -> None:
+    settings, name, client = _home_on(tmp_path, postgres_url, retries=8, backoff=2)
     payload = session_payload(21)
     with WorkerProcess(settings, name="outage") as worker:
         set_connections(name, allowed=False)
@@ -68,15 +81,7 @@ def test_jobs_retry_through_a_database_outage(tmp_path: Path, postgres_url: str)
 def test_a_job_that_outlasts_its_retries_says_so(tmp_path: Path, postgres_url: str) -> None:
     """The database stays away: the save fails UNAVAILABLE once its one retry is spent, and
     the error a producer gets says it was retried and that sending it again is safe."""
-    settings = make_settings(
-        tmp_path / "home", None, database_url=postgres_url, max_retries=1, retry_backoff_max=1
-    )
-    name = sa.engine.make_url(postgres_url).database
-    assert name is not None
-    stores = Stores(settings)
-    stores.initialize()
-    stores.close()
-    client = TrainlogClient(settings)
+    settings, name, client = _home_on(tmp_path, postgres_url, retries=1, backoff=1)
     with WorkerProcess(settings, name="outage-for-good"):
         set_connections(name, allowed=False)
         try:
