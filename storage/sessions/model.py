@@ -27,7 +27,9 @@ Label = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class WarmupSet(_Strict):

@@ -48,6 +48,14 @@ def test_bad_payload_names_the_field_and_writes_nothing(
     assert nothing_written(stores)
 
 
+def test_a_number_that_is_not_finite_is_named_as_such(stores: Stores) -> None:
+    payload = session_payload(1)
+    payload["exercises"][0]["workingSets"][0]["weightKg"] = float("nan")  # a Python producer
+    with pytest.raises(ValidationError, match="weightKg: Input should be a finite number"):
+        sessions.save_session(stores, payload)
+    assert nothing_written(stores)
+
+
 def test_nested_field_errors_name_the_path(stores: Stores) -> None:
     payload = session_payload(1)
     payload["exercises"][0]["workingSets"][1]["rpe"] = 12
