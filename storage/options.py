@@ -41,20 +41,31 @@ def url(name: str, raw: str) -> str:
     scheme, separator, _ = text(name, raw).partition("://")
     if not separator or not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
         raise ConfigurationError(f"{name} is not a URL (scheme://...): {redacted(raw)}")
+    for piece in raw.split(";"):  # kombu's failover list: url;url
+        _check_host_part(name, piece.strip())
+    return raw
+
+
+def _check_host_part(name: str, piece: str) -> None:
+    """One URL's credentials and host parse as its reader will parse them. A list of hosts
+    (`h1:1,h2:2`, MongoDB) is left to its reader, as is a piece without a scheme (Celery's
+    `cache+memcached://h1:1;h2:2/`)."""
+    if "://" not in piece:
+        return
     try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 (reading it checks it)
+        parts = urlsplit(piece)
+        if "," not in parts.netloc:
+            parts.port  # noqa: B018 (reading it checks it)
     except ValueError as error:
         raise ConfigurationError(
-            f"{name} is not a usable URL ({_without_values(error)}): {redacted(raw)}; a password "
-            "holding '/', '#', '?' or '@' must be percent-encoded ('#' as %23)"
+            f"{name} is not a usable URL ({_without_values(error)}): {redacted(piece)}; a "
+            "password holding '/', '#', '?' or '@' must be percent-encoded ('#' as %23)"
         ) from None
-    if "@" in parts.path + parts.fragment:
+    if parts.netloc and "@" in parts.path + parts.fragment:
         raise ConfigurationError(
-            f"{name} has an '@' after its host: {redacted(raw)}; a password holding '/', '#' "
+            f"{name} has an '@' after its host: {redacted(piece)}; a password holding '/', '#' "
             "or '?' must be percent-encoded ('#' as %23)"
         )
-    return raw
 
 
 def whole(low: int, high: int) -> Parser:
@@ -133,8 +144,10 @@ def redacted(raw: str) -> str:
     """A value as an error shows it: a URL without its credentials, nor anything before an
     '@' of a value that only looks like one (`postgresql:/user:pass@host/db`)."""
     scheme, separator, rest = raw.partition("://")
-    if separator:
-        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"[:120]
+    if separator and rest.startswith("/"):  # no host, so no credentials: a file's path
+        return raw[:120]
+    if separator:  # the query too: it may hold a password (`?password=`)
+        return f"{scheme}://{rest.rsplit('@', 1)[-1].split('?')[0]}"[:120]
     if "@" in raw:
         return repr("…@" + raw.rsplit("@", 1)[-1])[:120]
     return repr(raw[:120])

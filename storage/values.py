@@ -70,7 +70,8 @@ def coerce_value(table: Table, column: Column, value: Any) -> Any:
     except ValidationError:
         raise
     except (TypeError, ValueError, OverflowError) as error:
-        raise _fail(table, column, value, f"is not a valid {kind} ({error})") from None
+        why = "" if hides_values(table, column) else f" ({error})"  # it may quote the value
+        raise _fail(table, column, value, f"is not a valid {kind}{why}") from None
     _check_range(table, column, result)
     return result
 

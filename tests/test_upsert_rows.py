@@ -52,6 +52,24 @@ def test_a_write_naming_a_stale_version_is_a_conflict_and_writes_nothing(stores:
         upsert_rows(stores, "goals", [{**_goal("g3", "never stored"), "version": 4}])
 
 
+def test_a_versioned_write_sent_again_succeeds_as_it_did(stores: Stores) -> None:
+    """A job whose rows committed before a later step failed runs again with the same
+    message: what it wrote is stored already, which is no conflict."""
+    upsert_rows(stores, "goals", [_goal("g1", "first")])
+    edit = {**_goal("g1", "second"), "version": 1}
+    upsert_rows(stores, "goals", [edit])
+    assert upsert_rows(stores, "goals", [edit])["upserted"] == 1
+    assert _stored(stores, "g1") == ("second", 2)
+
+
+def test_a_bad_value_of_a_secret_column_is_not_quoted(stores: Stores) -> None:
+    token = {"athleteId": "a", "provider": "p", "expiresAt": "SECRET-TOKEN-VALUE"}
+    for row in (token, {**token, "version": 1}):
+        with pytest.raises(ValidationError) as caught:
+            upsert_rows(stores, "tokens", [row])
+        assert "expiresAt" in str(caught.value) and "SECRET" not in str(caught.value)
+
+
 def test_a_version_that_is_no_whole_number_from_one_is_refused(stores: Stores) -> None:
     for version in ("2", 0, 1.5, True):
         with pytest.raises(ValidationError, match="version must be the whole number") as caught:
@@ -89,8 +107,16 @@ def test_a_catalog_entry_sent_by_a_producer_stays_in_use_and_is_audited(
     assert audit[0]["previousValue"]["source"] == "factory"
     assert audit[2]["newValue"]["targetMuscleGroups"] == ["triceps"]
     assert _entry(stores, "my-press")["active"] is False
+    edited = {**sent, "targetMuscleGroups": ["triceps"]}
+    assert upsert_rows(stores, "exercise_catalog", [{**edited, "version": 3}])  # a resend
     with pytest.raises(Conflict, match="exercise_catalog bench-press is at version"):
         upsert_rows(stores, "exercise_catalog", [{**sent, "version": 1}])
+    upsert_rows(  # a user's own entry whose name differs from a factory one in spelling only
+        stores, "exercise_catalog", [{"exerciseId": "my-pull", "name": "pull up",
+                                      "targetMuscleGroups": ["forearms"]}]
+    )  # fmt: skip
+    assert stores.muscle_lookup("Pull-Up") == ["lats", "biceps", "upper back"]
+    assert stores.muscle_lookup("pull up") == ["forearms"]
     stores.close()
 
 

@@ -93,9 +93,6 @@ def header_names(raw: bytes, path: Path, table: Table) -> list[str]:
     return names
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
 def _check_unique_keys(frame: pd.DataFrame, path: Path, table: Table) -> None:
     """A key twice in one file (a row pasted in by hand) would count twice in the metrics
     and later fail every write of that file in pandas: CORRUPT naming the row and key."""
@@ -210,10 +207,10 @@ def parse_frame(
         raise corrupt(path, table, _misshapen_row(raw, len(header))) from None
     # TypeError: "1.5" in a whole-number column; OverflowError: a number beyond 64 bits
     except (ValueError, TypeError, OverflowError, csv.Error) as error:
-        detail = str(error).splitlines()[0][:200]
-        if table.secret:  # pandas quotes the cell it could not read: a token, say
-            detail = _QUOTED.sub("'…'", detail)
-        raise corrupt(path, table, detail) from None
+        detail = str(error).splitlines()[0]
+        if table.secret and re.search("['\"]", detail):  # pandas quotes the cell: a token?
+            detail = re.split("['\"]", detail)[0] + "… (this table's values are not shown)"
+        raise corrupt(path, table, detail[:200]) from None
     missing_key = [name for name in table.key if name not in header]
     if missing_key and len(frame):  # rows without their key: a damaged header, not old data
         raise corrupt(

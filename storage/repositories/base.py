@@ -286,9 +286,9 @@ class Repository(ABC):
             changed: dict[Key, Row] = {}
             for (row, expected), key in zip(clean, keys, strict=True):
                 old = existing.get(key)
-                self._check_version(key, old, expected)
                 stored = self._stamp(row, old)
-                if stored is not old:
+                if stored is not old:  # as stored already (a job's retry): no conflict
+                    self._check_version(key, old, expected)
                     existing[key] = changed[key] = stored
                 results.append(stored)
             if changed:

@@ -24,16 +24,21 @@ class CatalogLookup:
         self.max_age = max_age
         self.clock = clock
         self._groups: dict[str, list[str]] | None = None
+        self._loose: dict[str, list[str]] = {}  # by exercise_key
         self._read_at = 0.0
 
     def __call__(self, name: str) -> list[str]:
         now = self.clock()
         if self._groups is None or now - self._read_at >= self.max_age:
-            groups = muscle_groups(self.database)
-            self._groups, self._read_at = {exercise_key(n): g for n, g in groups.items()}, now
+            exact = muscle_groups(self.database)
+            loose = {exercise_key(n): g for n, g in exact.items()}
+            self._groups, self._loose, self._read_at = exact, loose, now
+        found = self._groups.get(name.strip().lower())  # an entry of this very name first
+        if found is not None:
+            return list(found)
         for candidate in _candidates(exercise_key(name)):
-            if candidate in self._groups:
-                return list(self._groups[candidate])
+            if candidate in self._loose:
+                return list(self._loose[candidate])
         return []
 
 

@@ -42,14 +42,14 @@ def upsert_entries(
         for entry, expected in sent:
             entry_id = entry[spec.key]
             old = found.get(entry_id)
-            _check_version(spec, entry_id, old, expected)
             fields = {name: entry.get(name) for name in spec.fields}
             state = entry.get("active")
             state = state if state is not None else (old["active"] if old else True)
             new = {**fields, "active": bool(state), "source": "user"}
             previous = None if old is None else {n: old[n] for n in new}
-            if new == previous:
+            if new == previous:  # as stored already (a job's retry): no conflict
                 continue
+            _check_version(spec, entry_id, old, expected)
             version = (old["version"] or 0) + 1 if old else 1
             values = {**new, "updatedAt": now, "version": version}
             if old is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,29 +102,27 @@ def _replace_auto_links(
 def link_recompute_dates(stores: Stores, links: pd.DataFrame) -> dict[str, str]:
     """{athleteId: ISO date} from which links' athletes need their metrics again. A link has
     no date: it counts from the earlier of its planned session's date and its activity's
-    start day, a day early (the athlete's local calendar); a link to neither changes nothing."""
+    start day, a day early (the athlete's local calendar); a link to neither changes nothing.
+    The rows are looked up by key, so only the months holding them are read."""
+    earliest: dict[str, date] = {}
     if links.empty:
         return {}
-    planned = stores.repository("planned_sessions").read_frame(
-        {"plannedSessionId": sorted(set(links["plannedSessionId"].dropna()))}
-    )
-    activities = stores.repository("activities").read_frame(
-        {"activityId": sorted(set(links["activityId"].dropna()))}
-    )
-    days = pd.concat(
-        [
-            links.merge(planned[["plannedSessionId", "date"]], on="plannedSessionId")["date"],
-            links.merge(activities[["activityId", "startTime"]], on="activityId")["startTime"],
-        ]
-    )
-    athletes = pd.concat(
-        [
-            links.merge(planned[["plannedSessionId"]], on="plannedSessionId")["athleteId"],
-            links.merge(activities[["activityId"]], on="activityId")["athleteId"],
-        ]
-    )
-    earliest: dict[str, date] = {}
-    for athlete, day in zip(athletes.astype(str), days.astype(str).str.slice(0, 10), strict=True):
-        found = date.fromisoformat(day) - timedelta(days=1)
-        earliest[athlete] = min(earliest.get(athlete, found), found)
+    plans = _by_key(stores, "planned_sessions", links["plannedSessionId"])
+    activities = _by_key(stores, "activities", links["activityId"])
+    for athlete, plan_id, activity_id in zip(
+        links["athleteId"], links["plannedSessionId"], links["activityId"], strict=True
+    ):
+        plan, activity = plans.get(plan_id), activities.get(activity_id)
+        for day in (plan and plan["date"], activity and activity["startTime"]):
+            if day is not None:
+                found = date.fromisoformat(str(day)[:10]) - timedelta(days=1)
+                earliest[str(athlete)] = min(earliest.get(str(athlete), found), found)
     return {athlete: day.isoformat() for athlete, day in earliest.items()}
+
+
+def _by_key(stores: Stores, table: str, ids: pd.Series) -> dict[str, dict[str, Any]]:
+    """The stored rows of these ids (a one-column key), found through the table's key index."""
+    repository = stores.repository(table)
+    with repository.transaction() as unit:
+        found = unit.fetch([(str(i),) for i in sorted(set(ids.dropna()))])
+    return {str(key[0]): row for key, row in found.items()}

@@ -256,7 +256,8 @@ def changed_athletes(stores: Stores, watermark: str | None) -> dict[str, date | 
         for athlete, day in earliest.items():
             note(athlete, date.fromisoformat(day) - timedelta(days=1))
     links = stores.repository("links").read_frame(changed_after=watermark)
-    for athlete, day in link_recompute_dates(stores, links).items():
+    manual = links[links["method"] == "manual"]  # auto links are the recompute's own output
+    for athlete, day in link_recompute_dates(stores, manual).items():
         note(athlete, date.fromisoformat(day))
     athletes = stores.repository("athlete").read_frame(changed_after=watermark)
     for athlete in athletes["athleteId"]:

@@ -5,6 +5,7 @@ never keeps the old figures."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,15 @@ def test_the_nightly_rollup_picks_up_a_manual_link(stores: Stores) -> None:
 def test_a_link_to_nothing_stored_asks_for_nothing(stores: Stores) -> None:
     link = {**_manual_link(), "plannedSessionId": "no-plan", "activityId": "no-activity"}
     assert upsert_rows(stores, "links", [link])["recomputeFrom"] == {}
+
+
+def test_the_recomputes_own_auto_links_do_not_count_as_changes(stores: Stores) -> None:
+    """A planned session and a run on its day: the rollup links them itself, and those links
+    must not make the next night recompute the athlete again."""
+    upsert_rows(stores, "athlete", [{"athleteId": ATHLETE, "timezone": "UTC"}])
+    upsert_rows(stores, "planned_sessions", [_planned("plan-mar-4", "2026-03-04")])
+    upsert_rows(stores, "activities", [activity(1, day="2026-03-04", rpe=6.0)])
+    time.sleep(1.1)  # past the slack of SQL's pushed-down change bound
+    assert recompute.nightly_rollup(stores)["athletes"] == 1
+    assert _actual(stores)[1] == [f"act-{ATHLETE}-1"]  # linked by the rollup
+    assert recompute.nightly_rollup(stores)["athletes"] == 0

@@ -403,6 +403,8 @@ def test_batch_upsert_replaces_and_appends(tmp_path: Path) -> None:
         "ath,strava,tok,ref,2026-01-01T00:00:00Z,read,,,S3cr3t",  # a token where a number goes
         "ath,strava,S3cr3t,ref,2026-01-01T00:00:00Z,read,,,1,extra",  # a field too many
         "ath,strava,tok,ref,S3cr3t,read,,,1",  # a token where a time goes
+        "ath,strava,tok,ref,2026-01-01T00:00:00Z,read,,," + "S3cr3t" + "A" * 320,  # a long one
+        "ath,strava,tok,ref,2026-01-01T00:00:00Z,read,,,ab'S3cr3t",  # holding a quote
     ],
 )
 def test_a_damaged_tokens_file_is_corrupt_without_its_values(tmp_path: Path, row: str) -> None:

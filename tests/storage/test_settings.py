@@ -172,3 +172,20 @@ def test_a_database_url_that_does_not_parse_is_shown_without_its_password(tmp_pa
     with pytest.raises(ConfigurationError) as caught:  # past the settings, as a caller may
         Database("postgresql+psycopg://u:S3cr3t@db:543a/db")
     assert "S3cr3t" not in str(caught.value) and "TRAINLOG_DATABASE_URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRAINLOG_BROKER_URL", "amqp://u:p@h1:5672//;amqp://u:p@h2:5672//"),  # failover
+        ("TRAINLOG_BROKER_URL", "redis://h1:6379/0;redis://h2:6379/0"),
+        ("TRAINLOG_RESULT_BACKEND", "cache+memcached://127.0.0.1:11211;10.0.0.2:11211/"),
+        ("TRAINLOG_RESULT_BACKEND", "mongodb://u:pw@h1:27017,h2:27017/db"),
+        ("TRAINLOG_RESULT_BACKEND", "rediss://:p%23w@h:6380/0?ssl_cert_reqs=required"),
+        ("TRAINLOG_DATABASE_URL", "sqlite:////srv/deploy@2/trainlog.sqlite"),
+        ("TRAINLOG_DATABASE_URL", "postgresql+psycopg://u@/db?host=/var/run/postgresql"),
+    ],
+)
+def test_url_forms_the_libraries_accept_are_accepted(tmp_path: Path, name: str, value: str) -> None:
+    settings = load_settings({"TRAINLOG_HOME": str(tmp_path), name: value})
+    assert value in (settings.broker_url, settings.result_backend, settings.database_url)
