@@ -65,3 +65,17 @@ def test_ingest_then_recompute(send: Send, redis_pipeline: Pipeline) -> None:
     assert daily["result"] == {"athleteId": athlete, "from": "2026-05-01", "days": 3}
     table = redis_pipeline.stores.repository("daily_metrics")
     assert wait_for(lambda: len(table.list({"athleteId": athlete}).rows) == 3)
+
+
+def test_a_stale_version_reaches_the_client_as_a_conflict(send: Send) -> None:
+    """Optimistic concurrency as a producer without trainlog uses it: it sends the version it
+    read, and a row changed meanwhile comes back CONFLICT, its write not made."""
+    goal = {"goalId": f"goal-{uuid.uuid4().hex[:8]}", "athleteId": "ath-v", "title": "5k < 20"}
+    assert send("upsert_rows", ["goals", [goal]], "default")["status"] == "SUCCESS"
+    edited = {**goal, "title": "5k < 19:30", "version": 1}
+    assert send("upsert_rows", ["goals", [edited]], "default")["status"] == "SUCCESS"
+    outcome = send("upsert_rows", ["goals", [{**edited, "title": "5k < 21"}]], "default")
+    assert outcome["status"] == "FAILURE", outcome
+    message = outcome["error"].get("exc_message") or outcome["error"].get("message")
+    text = message[0] if isinstance(message, list) else message
+    assert text.startswith("CONFLICT: goals ") and "is at version 2, not 1" in text, outcome
