@@ -96,12 +96,12 @@ def upsert_rows(stores: Stores, table: Any, rows: Any) -> dict[str, Any]:
     rows = _rows_argument(rows, "rows")
     if not rows:
         return {"table": definition.name, "upserted": 0, "recomputeFrom": {}}
+    _check_versions(definition.name, rows)
     if definition.name in EDITABLE:  # user rows, audited, under the seed updates' lock
         upsert_entries(stores.database, definition.name, rows, actor=JOB)
         return {"table": definition.name, "upserted": len(rows), "recomputeFrom": {}}
     repository = stores.repository(definition.name)
     if any(row.get("version") is not None for row in rows):
-        _check_versions(definition.name, rows)
         changed_rows, replaced_rows = repository.upsert_checked(rows)
         changed, replaced = pd.DataFrame(changed_rows), pd.DataFrame(replaced_rows)
     else:

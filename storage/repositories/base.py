@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from storage.errors import AlreadyExists, Conflict, NotFound, ValidationError
+from storage.errors import AlreadyExists, NotFound, ValidationError
+from storage.repositories.stamps import check_version
 from storage.tables import BOOKKEEPING, Table
 from storage.values import Row, key_of, normalize_key, to_json_value, validate_row
 
@@ -311,23 +312,7 @@ class Repository(ABC):
         }
 
     def _check_version(self, key: Key, old: Row | None, expected: Any) -> None:
-        if expected is None:
-            return
-        if old is None:
-            raise Conflict(
-                f"{self.table.name} {_show(key)} does not exist, not at version {expected}: "
-                "it was deleted since you read it, or never stored",
-                table=self.table.name,
-                key=_show(key),
-            )
-        current = old.get("version")
-        if current != expected:
-            raise Conflict(
-                f"{self.table.name} {_show(key)} is at version {current}, not {expected}: "
-                "it changed since you read it",
-                table=self.table.name,
-                key=_show(key),
-            )
+        check_version(self.table.name, _show(key), old, expected)
 
 
 def _show(key: Key) -> str:

@@ -1,14 +1,17 @@
-"""Row bookkeeping for bulk writes: unchanged rows keep their stamps, changed rows get a new
-updatedAt and version + 1, new rows start at version 1."""
+"""Row bookkeeping: unchanged rows keep their stamps, changed rows get a new updatedAt and
+version + 1, new rows start at version 1; a write naming the version it read is checked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from storage.csv.frames import key_index
+from storage.errors import Conflict
 from storage.tables import ColumnType, Table
 
 
@@ -77,3 +80,24 @@ def rows_of(table: Table, existing: pd.DataFrame, rows: pd.DataFrame) -> pd.Data
     if existing.empty or rows.empty:
         return existing.iloc[0:0]
     return existing[key_index(existing, table.key).isin(key_index(rows, table.key))]
+
+
+def check_version(table: str, key: str, old: Mapping[str, Any] | None, expected: Any) -> None:
+    """CONFLICT unless the stored row `old` is at the `version` its sender read (None: the
+    sender named none, nothing to check)."""
+    if expected is None:
+        return
+    if old is None:
+        raise Conflict(
+            f"{table} {key} does not exist, not at version {expected}: "
+            "it was deleted since you read it, or never stored",
+            table=table,
+            key=key,
+        )
+    current = old.get("version")
+    if current != expected:
+        raise Conflict(
+            f"{table} {key} is at version {current}, not {expected}: it changed since you read it",
+            table=table,
+            key=key,
+        )

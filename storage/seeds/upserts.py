@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.errors import Conflict
+from storage.repositories.stamps import check_version
 from storage.seeds.bundle import DATASETS, DatasetSpec
 from storage.seeds.sync import LOCK_KEY, audit_row, db_now
 from storage.sql.database import Database
@@ -49,7 +49,7 @@ def upsert_entries(
             previous = None if old is None else {n: old[n] for n in new}
             if new == previous:  # as stored already (a job's retry): no conflict
                 continue
-            _check_version(spec, entry_id, old, expected)
+            check_version(spec.table, entry_id, old, expected)
             version = (old["version"] or 0) + 1 if old else 1
             values = {**new, "updatedAt": now, "version": version}
             if old is None:
@@ -72,14 +72,3 @@ def _entry(spec: DatasetSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     list is its own: a producer may name groups of its own, as before)."""
     data = {n: v for n, v in row.items() if n != "source"}  # a job's entry is a user's
     return validate_row(get_table(spec.table), data)
-
-
-def _check_version(spec: DatasetSpec, entry_id: str, old: Any, expected: Any) -> None:
-    current = None if old is None else old["version"]
-    if expected is not None and current != expected:
-        state = "does not exist" if old is None else f"is at version {current}"
-        raise Conflict(
-            f"{spec.name} {entry_id} {state}, not version {expected}: it changed since you read it",
-            table=spec.table,
-            key=entry_id,
-        )
