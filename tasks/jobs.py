@@ -13,7 +13,7 @@ from tasks.context import JobContext
 from tasks.metrics import recompute
 
 
-def _queue_recompute(
+def queue_recompute(
     context: JobContext,
     since_by_athlete: dict[str, str],
     marks: dict[str, FetchedRow] | None = None,
@@ -35,21 +35,21 @@ def _queue_recompute(
 def save_session(context: JobContext, session: Any) -> dict[str, Any]:
     """Validate a workout session, store it in SQL and its JSON file."""
     saved = sessions.save_session(context.stores, session)
-    _queue_recompute(context, sessions.iso_dates(saved.recompute_from), saved.marks)
+    queue_recompute(context, sessions.iso_dates(saved.recompute_from), saved.marks)
     return saved.result()
 
 
 def ingest_activities(context: JobContext, activities: Any) -> dict[str, Any]:
     """Upsert activity rows; their athletes' metrics are recomputed from the earliest day."""
     result = row_jobs.ingest_activities(context.stores, activities)
-    _queue_recompute(context, result["recomputeFrom"])
+    queue_recompute(context, result["recomputeFrom"])
     return result
 
 
 def upsert_rows(context: JobContext, table: Any, rows: Any) -> dict[str, Any]:
     """Upsert rows into any table a producer may write."""
     result = row_jobs.upsert_rows(context.stores, table, rows)
-    _queue_recompute(context, result.pop("recomputeFrom"))
+    queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 
@@ -61,14 +61,14 @@ def export_session_json(context: JobContext, session_id: Any) -> dict[str, Any]:
 def import_sessions(context: JobContext, folder: Any) -> dict[str, Any]:
     """Import session JSON files from a folder inside the import directory."""
     result = sessions.import_sessions(context.stores, folder)
-    _queue_recompute(context, result.pop("recomputeFrom"))
+    queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 
 def reconcile_exports(context: JobContext) -> dict[str, Any]:
     """Repair missing or stale session JSON files from SQL, and the reverse."""
     result = reconcile.reconcile_exports(context.stores)
-    _queue_recompute(context, result.pop("recomputeFrom"))
+    queue_recompute(context, result.pop("recomputeFrom"))
     return result
 
 

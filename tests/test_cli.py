@@ -8,11 +8,16 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from storage.coordination import FLUSH
+from storage.settings import load_settings
+from storage.stores import Stores
+from tests.factories import session_payload
 from workers.cli import main
 
 
@@ -232,6 +237,42 @@ def test_import_sessions_exits_1_when_a_file_is_refused(run, tmp_path: Path) -> 
     result = run("import-sessions", "batch", "--json")
     assert result.exit_code == 1
     assert "broken.json" in result.output and "not valid JSON" in result.output
+
+
+def test_import_sessions_leaves_the_athlete_pending_when_no_broker_takes_the_recompute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "home" / "imports" / "batch"
+    folder.mkdir(parents=True)
+    payload = session_payload(5)
+    document = {**payload, "dataModelVersion": 1, "dataModelType": "training_session_log"}
+    (folder / "s.json").write_text(json.dumps(document))
+    broker = f"redis://:hunter2@127.0.0.1:{_closed_port()}/0"
+    monkeypatch.setenv("TRAINLOG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRAINLOG_BROKER_URL", broker)
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "import-sessions", "batch", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr  # the sessions are stored; their recompute waits
+    summary = json.loads(done.stdout)
+    assert summary["imported"] == 1 and summary["recomputeQueued"] is False
+    assert "could not be queued" in done.stderr and "hunter2" not in done.stdout + done.stderr
+    stores = Stores(load_settings())
+    coordination = stores.coordination
+    assert coordination.pending_athletes() == {payload["userId"]: date(2026, 3, 5)}
+    # no flush is marked as scheduled, so the next change a worker handles schedules one
+    assert coordination.read_mark(FLUSH) is None
+    stores.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(

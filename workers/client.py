@@ -6,6 +6,7 @@ Services that do not install trainlog need only Celery and the broker URL:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import celery.exceptions
@@ -18,7 +19,7 @@ from celery.result import AsyncResult
 from storage.errors import JobTimeout, Unavailable
 from storage.json_values import check_arguments
 from storage.settings import Settings
-from tasks.registry import find_job
+from tasks.registry import BY_FUNCTION, Job, find_job
 from workers.config import (
     broker_and_backend,
     celery_config,
@@ -52,15 +53,25 @@ class TrainlogClient:
         self.celery.conf.update({k: v for k, v in config.items() if not k.startswith("beat")})
 
     def send(self, job: str, *args: Any, **kwargs: Any) -> AsyncResult:
-        found = find_job(job)
-        name, queue = found.name, found.queue
+        return self._send(find_job(job), args, kwargs)
+
+    def send_follow_up(self, run: Callable[..., Any], *args: Any, countdown: float) -> AsyncResult:
+        """Queue the job whose plain function is `run` (an internal one too, as a job queues
+        its follow-ups), to run no sooner than `countdown` seconds from now."""
+        return self._send(BY_FUNCTION[run], args, {}, countdown=countdown)
+
+    def _send(
+        self, job: Job, args: Sequence[Any], kwargs: dict[str, Any], *, countdown: float = 0
+    ) -> AsyncResult:
+        name = job.name
         check_arguments(args, kwargs)  # the worker would refuse them: say so now
         try:
             return self.celery.send_task(
                 name,
                 args=list(args),
                 kwargs=kwargs,
-                queue=queue,
+                queue=job.queue,
+                countdown=countdown or None,
                 **arguments_repr(args, kwargs),
             )
         except Exception as error:

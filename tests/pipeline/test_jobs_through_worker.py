@@ -10,13 +10,16 @@ from typing import Any
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 
 from storage.coordination import FLUSH
 from storage.errors import Conflict, ValidationError
 from storage.seeds.entries import entry_history, get_entry
 from storage.sessions.schema import shipped_schema
+from storage.settings import settings_env
 from tests.factories import activity, session_payload
 from tests.pipeline.conftest import Pipeline, wait_for
+from workers.cli import main
 
 TIMEOUT = 90
 
@@ -130,6 +133,30 @@ def test_export_import_and_reconcile(pipeline: Pipeline) -> None:
     open(saved["jsonPath"], "w").close()
     reconciled = pipeline.client.run("reconcile_exports", timeout=TIMEOUT)
     assert {"sessionId": payload["_id"], "action": "rewritten"} in reconciled["repaired"]
+
+
+def test_the_import_sessions_command_queues_the_recompute_a_worker_runs(
+    pipeline: Pipeline,
+) -> None:
+    """Run outside any worker, the command marks the athlete pending and sends the
+    recompute; the pipeline's worker writes the activity row and the metrics."""
+    folder = pipeline.settings.import_dir / f"cli-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True)
+    fresh = session_payload(4, _id=str(uuid.uuid4()), userId=f"ath-cli-{uuid.uuid4().hex[:6]}")
+    (folder / "fresh.json").write_text(
+        json.dumps({**fresh, "dataModelVersion": 1, "dataModelType": "training_session_log"})
+    )
+    command = CliRunner().invoke(
+        main, ["import-sessions", folder.name, "--json"], env=settings_env(pipeline.settings)
+    )
+    assert command.exit_code == 0, command.output
+    result = json.loads(command.output)
+    assert result["imported"] == 1 and result["recomputeQueued"] is True
+    activities = pipeline.stores.repository("activities")
+    assert wait_for(lambda: activities.get(f"session-{fresh['_id']}"), 30)
+    daily = pipeline.stores.repository("daily_metrics")
+    assert wait_for(lambda: len(daily.read_frame({"athleteId": fresh["userId"]})), 30)
+    assert wait_for(lambda: not pipeline.stores.coordination.pending_athletes(), 30)
 
 
 def recorded_failures(pipeline: Pipeline, task_id: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from storage.stores import Stores
 from tasks import reconcile, sessions
 from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from
+from workers.cli.follow_up import recompute_later
 
 
 @main.command("import-sessions")
@@ -20,10 +21,9 @@ from workers.cli.base import EXIT_FAILED, emit, handled, main, settings_from
 def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
     """Import every session JSON file of FOLDER (inside TRAINLOG_IMPORT_DIR) into SQL.
 
-    Run here, without a worker, it queues no recompute: `recomputeFrom` lists the athletes
-    whose metrics changed; the nightly rollup catches them up, or now with
-    `trainlog enqueue recompute_daily_metrics ATHLETE SINCE`. (The `import_sessions` job,
-    run by a worker, queues that recompute itself.) Exits 1 when any file was refused."""
+    As the `import_sessions` job does, it marks the athletes whose metrics changed (listed
+    under `recomputeFrom`) pending and queues their recompute for a worker
+    (`recomputeQueued`). Exits 1 when any file was refused."""
     stores = Stores(settings_from(ctx))
     stores.prepare()
     root = sessions.allowed_import_folder(stores, folder)
@@ -32,6 +32,7 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
         result = sessions.import_sessions(
             stores, str(root), progress=lambda n: bar.update(n) and None
         )
+    result["recomputeQueued"] = recompute_later(stores, result["recomputeFrom"])
     emit(result, as_json)
     if result["errors"]:
         sys.exit(EXIT_FAILED)
@@ -50,9 +51,9 @@ def import_sessions(ctx: click.Context, folder: str, as_json: bool) -> None:
 def export(
     ctx: click.Context, session_ids: tuple[str, ...], adopt_folder: bool, as_json: bool
 ) -> None:
-    """(Re)write session JSON files: the given ids, or repair every divergence (sessions it
-    imports are listed under `recomputeFrom`, as for import-sessions). Only on a host that
-    sees the workers' export folder."""
+    """(Re)write session JSON files: the given ids, or repair every divergence (the metrics
+    of sessions it imports are queued for a recompute, as by import-sessions). Only on a host
+    that sees the workers' export folder."""
     from storage.export_folder import adopt_export_folder, check_export_folder
 
     stores = Stores(settings_from(ctx))
@@ -64,4 +65,6 @@ def export(
     if session_ids:
         emit([sessions.export_session_json(stores, sid) for sid in session_ids], as_json)
     else:
-        emit(reconcile.reconcile_exports(stores), as_json)
+        result = reconcile.reconcile_exports(stores)
+        result["recomputeQueued"] = recompute_later(stores, result["recomputeFrom"])
+        emit(result, as_json)
