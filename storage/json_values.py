@@ -21,10 +21,10 @@ _SUSPECT = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def check_nesting(value: Any, field: str) -> None:
-    """VALIDATION when `value` nests lists or objects more than MAX_NESTING levels deep
+def check_nesting(value: Any, field: str, *, limit: int = MAX_NESTING) -> None:
+    """VALIDATION when `value` nests lists or objects more than `limit` levels deep
     (walked level by level, without recursion, so a deep value cannot exhaust the stack)."""
-    _walk(value, field, scalars=False)
+    _walk(value, field, scalars=False, limit=limit)
 
 
 def check_json_value(value: Any, field: str) -> None:
@@ -54,7 +54,7 @@ def scalar_problem(value: Any) -> str | None:
     return None
 
 
-def _walk(value: Any, field: str, *, scalars: bool) -> None:
+def _walk(value: Any, field: str, *, scalars: bool, limit: int = MAX_NESTING) -> None:
     """Level by level, without recursion: a value nested past Python's recursion limit is
     refused like any other."""
     level, depth = [value], 0
@@ -67,9 +67,9 @@ def _walk(value: Any, field: str, *, scalars: bool) -> None:
         if not containers:
             return
         depth += 1
-        if depth > MAX_NESTING:
+        if depth > limit:
             raise ValidationError(
-                f"{field} nests lists or objects more than {MAX_NESTING} levels deep",
+                f"{field} nests lists or objects more than {limit} levels deep",
                 field=field,
             )
         level = []

@@ -17,6 +17,9 @@ from typing import Any
 
 from celery.utils.time import maybe_iso8601
 
+from storage.errors import ValidationError
+from storage.json_values import MAX_NESTING, check_nesting
+
 ACCEPTED_TYPE = "application/json"
 ACCEPTED_ENCODINGS = (None, "utf-8", "utf8")
 MAX_ID_CHARS = 155  # Celery's SQL result backend keeps task ids in a 155-character column
@@ -91,6 +94,8 @@ def read_envelope(message: Any, *, max_time_limit: float, max_eta_ahead: float) 
         converted = True
     else:
         converted = False
+    _check_nesting("headers", headers, known)
+    _check_nesting("properties", message.properties, known)
     task_id = _text(headers, "id", required=True, limit=MAX_ID_CHARS, known=known)
     task = _text(headers, "task", required=True, limit=MAX_NAME_CHARS, known=known)
     named = (task_id, task)
@@ -103,6 +108,7 @@ def read_envelope(message: Any, *, max_time_limit: float, max_eta_ahead: float) 
             f"its body is {_shape(body)}, not [args, kwargs, embed]", task_id=task_id, task=task
         )
     args, kwargs, embed = body
+    _check_nesting("embed (the body's third item)", embed, named)
     if not isinstance(args, list | tuple):
         raise Malformed(f"its args are {_shape(args)}, not a list", task_id=task_id, task=task)
     if not isinstance(kwargs, dict):
@@ -122,6 +128,18 @@ def _decoded(message: Any, task_id: str | None, task: str | None) -> Any:
         else:
             reason = f"its body is not valid JSON ({str(error)[:200]})"
         raise Malformed(reason, task_id=task_id, task=task) from None
+
+
+def _check_nesting(part: str, value: Any, known: tuple[str | None, str | None]) -> None:
+    """Headers and properties travel to the pool and into task events, through recursive
+    pickling and repr: nested hundreds deep, they failed there, after Celery had reserved the
+    job, and the worker lost one pool slot per such message. (Arguments are checked in
+    workers/request.py, where a too-deep one is the job's VALIDATION failure.)"""
+    try:
+        check_nesting(value, part, limit=MAX_NESTING)
+    except ValidationError:
+        reason = f"its {part}: lists or objects nested more than {MAX_NESTING} levels deep"
+        raise Malformed(reason, task_id=known[0], task=known[1]) from None
 
 
 def _protocol_1_embed(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -105,13 +105,13 @@ def _entry(raw: bytes) -> dict[str, Any]:
     text = raw.decode("utf-8", errors="backslashreplace")
     try:
         entry = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
         entry = None
     if not isinstance(entry, dict) or "reason" not in entry:
         return {"reason": "(not recorded)", "queue": None, "setAsideAt": None, "message": text}
     message = entry.get("message")
     if isinstance(message, str):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             entry["message"] = json.loads(message)
     return entry
 

@@ -62,7 +62,26 @@ MALFORMED: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "yaml": lambda: envelope(task_headers(), b"- 1\n", content_type="application/x-yaml"),
     "unknown task": lambda: envelope(task_headers(task="elsewhere.job"), EMPTY),
+    "a header nested 800 deep": lambda: envelope(task_headers(extra=_nested(800)), EMPTY),
+    "a property nested 200 deep": lambda: _with_property("extra", _nested(200)),
+    "embed nested 300 deep": lambda: envelope(
+        task_headers(),
+        json.dumps([[], {}, {"chord": {"task": "x", "options": _nested(300)}}]).encode(),
+    ),
 }
+
+
+def _nested(depth: int) -> list[Any]:
+    deep: list[Any] = []
+    for _ in range(depth):
+        deep = [deep]
+    return deep
+
+
+def _with_property(name: str, value: Any) -> dict[str, Any]:
+    message = envelope(task_headers(), EMPTY)
+    message["properties"][name] = value
+    return message
 
 
 def ping_runs(pipeline: Pipeline) -> None:
@@ -102,6 +121,23 @@ def test_a_dead_letter_says_why(pipeline: Pipeline) -> None:
             "timelimit" in entry["reason"] for entry in list_undeliverable(pipeline.settings)
         )
     )
+
+
+def test_headers_nested_past_pythons_json_stack_are_set_aside_and_listed(
+    pipeline: Pipeline,
+) -> None:
+    """Read by the broker's Lua (cjson allows 1000 levels) but not by Python's json: the
+    worker stopped, and so did every worker the message was handed to next."""
+    headers = json.dumps(task_headers())
+    deep = '"extra": ' + "[" * 990 + "]" * 990 + ", "
+    message = json.loads(json.dumps(envelope({}, EMPTY)))
+    text = json.dumps(message).replace('"headers": {}', '"headers": {' + deep + headers[1:])
+    before = dead_letters(pipeline.settings)
+    put_raw(pipeline.settings, text.encode())
+    assert wait_for(lambda: dead_letters(pipeline.settings) > before), "nothing set aside"
+    ping_runs(pipeline)
+    kept = list_undeliverable(pipeline.settings, limit=200)
+    assert any(entry["message"] == text for entry in kept)  # listed, as its text
 
 
 def test_raw_garbage_on_a_queue_is_set_aside(pipeline: Pipeline) -> None:

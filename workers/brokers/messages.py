@@ -25,7 +25,7 @@ def unreadable(raw: str, reason: str, tag: str, queue: str, *, kept: bool) -> di
     answers and records it like any other bad message; `kept`: already set aside."""
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
         parsed = None
     headers = parsed.get("headers") if isinstance(parsed, dict) else None
     return {
