@@ -31,6 +31,8 @@ EXIT_REFUSED = 3  # a worker that refuses to start on a database it cannot use
 class TrainlogCelery(Celery):
     """A Celery app that carries the trainlog settings its tasks read."""
 
+    amqp_cls = "workers.summaries:SummarizingAMQP"
+
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__("trainlog", **kwargs)
         self.settings = settings

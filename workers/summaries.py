@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from celery.app.amqp import AMQP
+
 SHOWN_TEXT_CHARS = 80  # a text argument is cut to this in events (Flower) and logs
 
 
@@ -44,3 +46,24 @@ def arguments_repr(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, 
         "argsrepr": repr([summarize(value) for value in args]),
         "kwargsrepr": repr({key: summarize(value) for key, value in kwargs.items()}),
     }
+
+
+class SummarizingAMQP(AMQP):
+    """Every message a worker sends (a retry, a job sent again, a follow-up, a job a Celery
+    built-in sends) carries summaries unless its sender gave reprs: Celery's default repr
+    of the arguments would show a token row in the task-sent event and the message headers."""
+
+    def as_task_v2(
+        self,
+        task_id: str,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        *rest: Any,
+        **options: Any,
+    ) -> Any:
+        shown = arguments_repr(args or (), kwargs or {})
+        for header in ("argsrepr", "kwargsrepr"):
+            if options.get(header) is None:
+                options[header] = shown[header]
+        return super().as_task_v2(task_id, name, args, kwargs, *rest, **options)

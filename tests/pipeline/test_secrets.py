@@ -14,8 +14,11 @@ import pytest
 from celery import Celery
 from click.testing import CliRunner
 
+from storage.csv.storage import CsvStorage
+from storage.locks import acquire_lock
 from storage.settings import settings_env
-from tests.pipeline.conftest import make_settings, storage_and_client
+from storage.tables import get_table
+from tests.pipeline.conftest import make_settings, storage_and_client, wait_for
 from tests.pipeline.monitor import Monitor
 from tests.services import redis_database
 from workers.cli import main
@@ -85,3 +88,31 @@ def test_a_secret_reaches_no_error_record_log_or_event(tmp_path: Path, broker: s
             assert mode(settings.broker_folder) == 0o700
             assert mode(settings.home / "results.sqlite") == 0o600
         assert stores.repository("tokens").list().rows == []
+
+
+def test_a_retried_job_shows_no_secret_in_its_task_sent_event(
+    tmp_path: Path, broker: str | None
+) -> None:
+    """A retry is a message the worker sends itself: Celery's own repr of its arguments put
+    a token row in the task-sent event (Flower) and in the message's headers."""
+    settings = make_settings(tmp_path / "home", broker, lock_timeout=0.5, retry_backoff_max=1)
+    row = {"athleteId": "ath-r", "provider": "strava", "accessToken": SECRETS[1]}
+    with storage_and_client(settings) as (_stores, client):
+        worker = WorkerProcess(settings, name="retry-secrets").start()
+        monitor = Monitor(client)
+        lock = CsvStorage(settings.data_dir).lock_path(get_table("tokens"))
+        try:
+            with acquire_lock(lock, exclusive=True, timeout=5):  # the job times out, retries
+                sent = client.send("upsert_rows", "tokens", [row])
+                assert wait_for(
+                    lambda: any(e.get("type") == "task-retried" for e in monitor.events), 30
+                )
+            assert client.wait(sent, timeout=60)["upserted"] == 1
+        finally:
+            worker.stop()
+            monitor.close()
+        retried = [e for e in monitor.events if e.get("type") == "task-sent"]
+        assert retried, "the retry sent no task-sent event"
+        assert retried[0]["args"] == "['tokens', [1 item]]"
+        events = json.dumps(monitor.events, default=str)
+        assert SECRETS[1] not in events and SECRETS[1] not in worker.log_text()
