@@ -14,6 +14,9 @@ monitor. Here the first buffered event starts a timer and the buffer goes out wh
 at once when it holds the dispatcher's `buffer_limit` (24) events: one publish carries the
 events of several jobs. Shutdown flushes what is left.
 
+Remote-control commands that would stop or change the worker are refused
+(workers/remote_control.py).
+
 When the broker connection is lost, the time is noted on the app for the jobs then running:
 their time limits go on counting while the worker reconnects, and one that runs out then is
 sent again instead of failing (`workers/request.py`)."""
@@ -25,12 +28,15 @@ from time import monotonic, time
 from typing import Any
 
 from celery.worker.consumer import Consumer
+from celery.worker.control import Panel
 from vine import promise
 
 from workers.envelope import Malformed, read_envelope
+from workers.remote_control import obeyed_handlers
 from workers.undeliverable import prepare, set_aside
 
 log = logging.getLogger(__name__)
+CONTROL_STEP = "celery.worker.consumer.control.Control"  # the remote-control bootstep
 
 
 class TrainlogConsumer(Consumer):  # type: ignore[misc]
@@ -39,6 +45,14 @@ class TrainlogConsumer(Consumer):  # type: ignore[misc]
     app (`broker_lost_at`)."""
 
     _flush_due: float | None = None  # when the scheduled flush fires; None: none scheduled
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        control = self.blueprint.steps.get(CONTROL_STEP)
+        node = getattr(getattr(control, "box", None), "node", None)
+        if node is not None:  # remote control on (the default)
+            kinds = {name: meta.type for name, meta in Panel.meta.items()}
+            node.handlers = obeyed_handlers(node.handlers, kinds)
 
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)

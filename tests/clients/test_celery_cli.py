@@ -39,3 +39,26 @@ def test_celery_call_runs_a_job_by_name(redis_pipeline: Pipeline) -> None:
     assert done.returncode == 0, done.stderr
     task_id = done.stdout.strip()
     assert redis_pipeline.client.celery.AsyncResult(task_id).get(timeout=60) is not None
+
+
+def test_remote_commands_that_would_stop_or_change_a_worker_are_refused(
+    redis_pipeline: Pipeline,
+) -> None:
+    """Any broker client can broadcast them: the worker answers with an error and goes on."""
+    for command in (["shutdown"], ["cancel_consumer", "default"]):  # Celery's own CLI
+        done = celery(redis_pipeline, "control", *command, "--timeout", "3")
+        assert "do not take the remote command" in done.stdout + done.stderr, command
+    control = redis_pipeline.client.celery.control
+    for name, arguments in (
+        ("pool_restart", {}),
+        ("time_limit", {"task_name": "trainlog.ping", "soft": 1e5, "hard": 1e5}),
+        ("rate_limit", {"task_name": "trainlog.ping", "rate_limit": "1/h"}),
+        ("revoke", {"task_id": "no-such-job", "terminate": True}),
+    ):
+        replies = control.broadcast(name, arguments, reply=True, limit=1, timeout=10)
+        assert replies and "error" in next(iter(replies[0].values())), (name, replies)
+    process = redis_pipeline.worker.process
+    assert process is not None and process.poll() is None
+    assert redis_pipeline.client.run("ping", timeout=30)["pong"] is True
+    done = celery(redis_pipeline, "inspect", "stats", "--timeout", "10")
+    assert done.returncode == 0 and "pool" in done.stdout, done.stderr
