@@ -31,7 +31,7 @@ from celery.worker.consumer import Consumer
 from celery.worker.control import Panel
 from vine import promise
 
-from workers.envelope import Malformed, read_envelope
+from workers.envelope import Malformed, known_id, known_name, read_envelope
 from workers.remote_control import obeyed_handlers
 from workers.undeliverable import prepare, set_aside
 
@@ -117,7 +117,10 @@ class TrainlogConsumer(Consumer):  # type: ignore[misc]
         )
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        set_aside(self, message, Malformed(f"its body cannot be decoded ({exc})"[:300]))
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        why = f"its body cannot be decoded ({type(exc).__name__}: {exc})"[:300]
+        named = known_id(headers.get("id")), known_name(headers.get("task"))
+        set_aside(self, message, Malformed(why, task_id=named[0], task=named[1]))
 
     @property
     def event_flush_seconds(self) -> float:

@@ -67,7 +67,7 @@ def read_envelope(message: Any, *, max_time_limit: float, max_eta_ahead: float) 
     limit a message may ask for; `max_eta_ahead`: how far ahead its eta may lie (seconds)."""
     headers = message.headers
     if isinstance(headers, dict):
-        known = _known_id(headers.get("id")), _known_name(headers.get("task"))
+        known = known_id(headers.get("id")), known_name(headers.get("task"))
     else:
         known = (None, None)
     problem = getattr(message, "malformed", None)  # set by the transports (SafeMessage)
@@ -89,7 +89,7 @@ def read_envelope(message: Any, *, max_time_limit: float, max_eta_ahead: float) 
     if isinstance(body, dict) and ("args" in body or ("task" in body and "task" not in headers)):
         # protocol 1 (or Celery's hybrid of both): the fields are in the body
         headers = {**{k: body[k] for k in PROTOCOL_1_HEADERS if k in body}, **headers}
-        known = _known_id(headers.get("id")), _known_name(headers.get("task"))
+        known = known_id(headers.get("id")), known_name(headers.get("task"))
         body = [body.get("args", []), body.get("kwargs", {}), _protocol_1_embed(body)]
         converted = True
     else:
@@ -146,14 +146,14 @@ def _protocol_1_embed(body: Mapping[str, Any]) -> dict[str, Any]:
     return {name: body.get(name) for name in ("callbacks", "errbacks", "chord")} | {"chain": None}
 
 
-def _known_id(value: Any) -> str | None:
+def known_id(value: Any) -> str | None:
     """The message's task id when it is one a result can be stored under."""
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS and value.isprintable():
         return value
     return None
 
 
-def _known_name(value: Any) -> str | None:
+def known_name(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS else None
 
 

@@ -4,7 +4,10 @@ answered, and the worker goes on taking jobs."""
 
 from __future__ import annotations
 
+import bz2
 import json
+import lzma
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +24,7 @@ from tests.pipeline.hostile import (
     put_raw,
     task_headers,
 )
+from workers.brokers.compression import MAX_EXPANDED_BYTES
 from workers.queues import list_undeliverable
 
 EMPTY = job_body()
@@ -63,12 +67,27 @@ MALFORMED: dict[str, Callable[[], dict[str, Any]]] = {
     "yaml": lambda: envelope(task_headers(), b"- 1\n", content_type="application/x-yaml"),
     "unknown task": lambda: envelope(task_headers(task="elsewhere.job"), EMPTY),
     "a header nested 800 deep": lambda: envelope(task_headers(extra=_nested(800)), EMPTY),
+    "a compression bomb": lambda: envelope(
+        task_headers(compression="application/x-gzip"), _zlib_bomb(MAX_EXPANDED_BYTES + 1)
+    ),
+    "an unknown compression": lambda: envelope(task_headers(compression="x-nonsense"), EMPTY),
+    "gzip that is not": lambda: envelope(task_headers(compression="gzip"), EMPTY),
     "a property nested 200 deep": lambda: _with_property("extra", _nested(200)),
     "embed nested 300 deep": lambda: envelope(
         task_headers(),
         json.dumps([[], {}, {"chord": {"task": "x", "options": _nested(300)}}]).encode(),
     ),
 }
+
+
+def _zlib_bomb(size: int) -> bytes:
+    """`[[], {}, {}]` and then `size` spaces, zlib-compressed: a few hundred kB."""
+    packer = zlib.compressobj(9)
+    chunk = b" " * (1 << 20)
+    parts = [packer.compress(EMPTY)]
+    parts += [packer.compress(chunk) for _ in range(size // len(chunk))]
+    parts += [packer.compress(b" " * (size % len(chunk))), packer.flush()]
+    return b"".join(parts)
 
 
 def _nested(depth: int) -> list[Any]:
@@ -172,6 +191,15 @@ def test_arguments_json_cannot_hold_fail_as_validation_and_are_recorded(
     assert str(result.result).startswith("VALIDATION:") and needle in str(result.result)
     assert wait_for(lambda: headers["id"] in failure_ids(pipeline.stores))
     ping_runs(pipeline)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "application/x-bz2", "xz"])
+def test_a_compressed_message_runs(pipeline: Pipeline, compression: str) -> None:
+    packed = {"gzip": zlib.compress, "application/x-bz2": bz2.compress, "xz": lzma.compress}
+    headers = task_headers(compression=compression)
+    put_raw(pipeline.settings, envelope(headers, packed[compression](EMPTY)))
+    result = result_of(pipeline, headers["id"])
+    assert wait_for(result.ready) and result.get(timeout=5)["pong"] is True
 
 
 def test_a_protocol_1_message_runs(pipeline: Pipeline) -> None:

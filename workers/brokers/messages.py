@@ -17,6 +17,8 @@ from typing import Any
 from kombu.message import Message as BaseMessage
 from kombu.transport import virtual
 
+from workers.brokers.compression import BodyRefused, expand
+
 UNREADABLE = "trainlog.unreadable"  # a transport's stand-in for an envelope it cannot read
 
 
@@ -50,7 +52,15 @@ class SafeMessage(virtual.Message):
             stand_in = payload.get(UNREADABLE) if isinstance(payload, dict) else None
             if stand_in is not None:
                 raise ValueError(stand_in["reason"])
-            super().__init__(payload, channel=channel, **kwargs)
+            headers = payload.get("headers")
+            compression = headers.get("compression") if isinstance(headers, dict) else None
+            if compression is not None:  # read here, with a bound, instead of by kombu
+                plain = {k: v for k, v in headers.items() if k != "compression"}
+                super().__init__({**payload, "headers": plain}, channel=channel, **kwargs)
+                self.body = expand(self.body, compression)
+                self.headers = headers
+            else:
+                super().__init__(payload, channel=channel, **kwargs)
             if not isinstance(self.headers, dict):
                 raise TypeError(f"its headers are a {type(self.headers).__name__}")
         except Exception as error:
@@ -59,23 +69,25 @@ class SafeMessage(virtual.Message):
             tag = properties.get("delivery_tag")
             info = properties.get("delivery_info")
             headers = payload.get("headers") if isinstance(payload, dict) else None
+            headers = headers if isinstance(headers, dict) else {}
             BaseMessage.__init__(
                 self,
                 body=None,
                 channel=channel,
                 delivery_tag=tag if isinstance(tag, str) else uuid.uuid4().hex,
-                headers=headers if isinstance(headers, dict) else {},
+                headers={k: v for k, v in headers.items() if k != "compression"},
                 properties=properties,
                 delivery_info=info if isinstance(info, dict) else {},
                 **kwargs,
             )
+            self.headers = headers
             if stand_in is not None:
                 self._raw, self.kept = stand_in["raw"], bool(stand_in["kept"])
                 self.malformed = str(stand_in["reason"])
                 return
             self._raw = payload
             why = f"its envelope cannot be read ({type(error).__name__}: {error})"
-            self.malformed = why[:300]
+            self.malformed = (str(error) if isinstance(error, BodyRefused) else why)[:300]
 
 
 def set_aside_record(message: Any, reason: str, queue: str | None) -> dict[str, Any]:
