@@ -146,11 +146,32 @@ def redacted(raw: str) -> str:
     scheme, separator, rest = raw.partition("://")
     if separator and rest.startswith("/"):  # no host, so no credentials: a file's path
         return raw[:120]
-    if separator:  # the query too: it may hold a password (`?password=`)
-        return f"{scheme}://{rest.rsplit('@', 1)[-1].split('?')[0]}"[:120]
+    if separator:
+        return shown_url(raw)[:120]
     if "@" in raw:
         return repr("…@" + raw.rsplit("@", 1)[-1])[:120]
     return repr(raw[:120])
+
+
+SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key")
+
+
+def shown_url(raw: str) -> str:
+    """A URL as a log line or a report shows it: without its credentials, and with the value
+    of any query parameter whose name says it is secret (`?password=`, `sslpassword=`,
+    `access_token=`) replaced by ***."""
+    scheme, separator, rest = raw.partition("://")
+    if not separator:
+        return raw
+    place, _, query = rest.rsplit("@", 1)[-1].partition("?")
+    if not query:
+        return f"{scheme}://{place}"
+    shown = []
+    for pair in query.split("&"):
+        key, equals, _ = pair.partition("=")
+        secret = any(word in key.lower() for word in SECRET_QUERY_WORDS)
+        shown.append(f"{key}{equals}***" if secret and equals else pair)
+    return f"{scheme}://{place}?{'&'.join(shown)}"
 
 
 def _without_values(error: ValueError) -> str:

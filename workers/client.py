@@ -18,14 +18,10 @@ from celery.result import AsyncResult
 
 from storage.errors import JobTimeout, Unavailable
 from storage.json_values import check_arguments
+from storage.options import shown_url
 from storage.settings import Settings
 from tasks.registry import BY_FUNCTION, Job, find_job
-from workers.config import (
-    broker_and_backend,
-    celery_config,
-    display_url,
-    prepare_embedded_broker,
-)
+from workers.config import broker_and_backend, celery_config, prepare_embedded_broker
 from workers.summaries import arguments_repr
 
 RESULT_POLL_SECONDS = 0.05
@@ -134,4 +130,4 @@ def _unreachable(error: Exception, what: str, url: str) -> Unavailable | None:
         seen = seen.__cause__ or seen.__context__
     if seen is None:
         return None
-    return Unavailable(f"{what} at {display_url(url)} cannot be reached ({seen})")
+    return Unavailable(f"{what} at {shown_url(url)} cannot be reached ({seen})")

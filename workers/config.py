@@ -10,6 +10,7 @@ from kombu import Queue
 
 from beat_schedule import build_beat_schedule
 from storage.errors import ConfigurationError
+from storage.options import shown_url
 from storage.settings import Settings
 from storage.sql.engine import private_sqlite_file
 from tasks.registry import JOBS, QUEUES
@@ -74,12 +75,6 @@ def prepare_embedded_broker(settings: Settings) -> None:
         private_sqlite_file(path)
 
 
-def display_url(url: str) -> str:
-    """A broker or backend URL without its credentials, for messages and logs."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
-
-
 def broker_and_backend(settings: Settings) -> tuple[str, str]:
     """Unset broker = embedded filesystem broker; unset backend = Redis for Redis, else SQLite.
     A broker or backend Celery has no transport for is a ConfigurationError naming it."""
@@ -91,6 +86,13 @@ def broker_and_backend(settings: Settings) -> tuple[str, str]:
     else:
         backend = f"db+sqlite:///{settings.home / 'results.sqlite'}"
     _check_schemes(broker, backend)
+    for name, url in (("TRAINLOG_BROKER_URL", broker), ("TRAINLOG_RESULT_BACKEND", backend)):
+        if url.startswith(("redis://", "rediss://")) and "password=" in url.partition("?")[2]:
+            raise ConfigurationError(  # redis-py would get the password twice and fail
+                f"{name} {shown_url(url)}: put the Redis password in the URL's user part "
+                "(redis://:PASSWORD@host:6379/0, percent-encoded), not in its query",
+                field=name.removeprefix("TRAINLOG_").lower(),
+            )
     return broker, backend
 
 
@@ -101,14 +103,14 @@ def _check_schemes(broker: str, backend: str) -> None:
     scheme = broker.partition("://")[0].partition("+")[0]
     if scheme not in TRANSPORT_ALIASES:
         raise ConfigurationError(
-            f"TRAINLOG_BROKER_URL {display_url(broker)}: Celery has no broker {scheme!r} "
+            f"TRAINLOG_BROKER_URL {shown_url(broker)}: Celery has no broker {scheme!r} "
             "(redis://, rediss://, amqp://, filesystem:// ...)",
             field="broker_url",
         )
     kind = backend.partition("://")[0].partition("+")[0]
     if kind not in BACKEND_ALIASES:
         raise ConfigurationError(
-            f"TRAINLOG_RESULT_BACKEND {display_url(backend)}: Celery has no result backend "
+            f"TRAINLOG_RESULT_BACKEND {shown_url(backend)}: Celery has no result backend "
             f"{kind!r} (redis://, rediss://, db+postgresql://, db+sqlite:// ...)",
             field="result_backend",
         )

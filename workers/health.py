@@ -6,9 +6,10 @@ import os
 from typing import Any
 
 from storage.errors import PersistenceError
+from storage.options import shown_url
 from storage.settings import Settings
 from storage.sql.database import Database
-from workers.config import broker_and_backend, display_url, prepare_embedded_broker
+from workers.config import broker_and_backend, prepare_embedded_broker
 from workers.queues import queue_depth, set_aside
 
 
@@ -29,9 +30,9 @@ def _broker(settings: Settings) -> dict[str, Any]:
             connection.ensure_connection(max_retries=1)
         depth = queue_depth(settings)
         queued = "queue depth not counted on this broker" if depth is None else f"{depth} queued"
-        return {"ok": True, "detail": f"{display_url(broker)} reachable, {queued}"}
+        return {"ok": True, "detail": f"{shown_url(broker)} reachable, {queued}"}
     except Exception as error:
-        return {"ok": False, "detail": f"{display_url(broker)}: {error}"}
+        return {"ok": False, "detail": f"{shown_url(broker)}: {error}"}
 
 
 def _undeliverable(settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from storage.errors import MigrationError, PersistenceError
+from storage.options import shown_url
 from storage.sql.database import Database
 from storage.sql.errors import translated
 
@@ -177,7 +178,7 @@ def require_heads(database: Database) -> None:
     step, run once, not something the first worker to start happens to do."""
     current, heads = current_revisions(database), head_revisions()
     if current != heads:
-        where = database.engine.url.render_as_string(hide_password=True)
+        where = shown_url(database.engine.url.render_as_string(hide_password=True))
         raise MigrationError(
             f"the database {where} is at revision {', '.join(current) or 'base (empty)'}; "
             f"this version of trainlog needs {', '.join(heads)}: run `trainlog migrate "

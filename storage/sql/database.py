@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, exc, text
 from sqlalchemy.exc import DBAPIError
 
+from storage.options import shown_url
 from storage.sql.engine import make_engine
 from storage.sql.errors import CONNECTION_FAILURES, translate
 
@@ -161,7 +162,7 @@ class Database:
             "backend": self.dialect,
             "ok": True,
             "latencyMs": round((time.perf_counter() - started) * 1000, 2),
-            "url": self.engine.url.render_as_string(hide_password=True),
+            "url": shown_url(self.engine.url.render_as_string(hide_password=True)),
         }
 
     def dispose(self) -> None:

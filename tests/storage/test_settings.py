@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage.cores import usable_cores
 from storage.errors import ConfigurationError
+from storage.options import shown_url
 from storage.settings import OPTIONS, load_settings
 from storage.sql.database import Database
 from storage.stores import Stores
 from storage.tables import DEFINITIONS
+from workers.config import broker_and_backend
 
 
 def test_nothing_set_means_embedded_defaults(tmp_path: Path) -> None:
@@ -189,3 +195,54 @@ def test_a_database_url_that_does_not_parse_is_shown_without_its_password(tmp_pa
 def test_url_forms_the_libraries_accept_are_accepted(tmp_path: Path, name: str, value: str) -> None:
     settings = load_settings({"TRAINLOG_HOME": str(tmp_path), name: value})
     assert value in (settings.broker_url, settings.result_backend, settings.database_url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:S3cr3t@db:5432/x", "postgresql+psycopg://db:5432/x"),
+        (
+            "postgresql+psycopg://u@db/x?password=S3cr3t&sslmode=require",
+            "postgresql+psycopg://db/x?password=***&sslmode=require",
+        ),
+        ("redis://h:6379/0?socket_timeout=5", "redis://h:6379/0?socket_timeout=5"),
+        (
+            "postgresql://db/x?sslpassword=S3cr3t&sslkey=/k&application_name=a",
+            "postgresql://db/x?sslpassword=***&sslkey=***&application_name=a",
+        ),
+        ("sqlite:////srv/t.sqlite", "sqlite:////srv/t.sqlite"),
+    ],
+)
+def test_a_shown_url_keeps_no_credential_nor_secret_query_value(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+def test_a_redis_password_in_the_query_is_refused_with_where_it_goes(tmp_path: Path) -> None:
+    """redis-py got it twice and every broker connection failed with a TypeError."""
+    settings = load_settings(
+        {"TRAINLOG_HOME": str(tmp_path), "TRAINLOG_BROKER_URL": "redis://h:6379/0?password=S3"}
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        broker_and_backend(settings)
+    assert "user part" in str(caught.value) and "S3" not in str(caught.value)
+
+
+def test_a_database_password_in_the_query_is_not_shown_by_doctor(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    url = make_url(postgres_url).update_query_dict({"password": "QuerySecret123"})
+    environment = {
+        **os.environ,
+        "TRAINLOG_HOME": str(tmp_path),
+        "TRAINLOG_DATABASE_URL": url.render_as_string(hide_password=False),
+    }
+    environment.pop("TRAINLOG_BROKER_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    assert "password=***" in done.stdout, done.stdout + done.stderr
+    assert "QuerySecret123" not in done.stdout + done.stderr
