@@ -143,7 +143,7 @@ def backends(name: str, raw: str) -> dict[str, str]:
 def redacted(raw: str) -> str:
     """A value as an error shows it: a URL without its credentials, nor anything before an
     '@' of a value that only looks like one (`postgresql:/user:pass@host/db`)."""
-    scheme, separator, rest = raw.partition("://")
+    _, separator, rest = raw.partition("://")
     if separator and rest.startswith("/"):  # no host, so no credentials: a file's path
         return raw[:120]
     if separator:

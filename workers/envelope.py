@@ -24,6 +24,7 @@ ACCEPTED_TYPE = "application/json"
 ACCEPTED_ENCODINGS = (None, "utf-8", "utf8")
 MAX_ID_CHARS = 155  # Celery's SQL result backend keeps task ids in a 155-character column
 MAX_NAME_CHARS = 255
+MIN_TIME_LIMIT = 1.0  # seconds: the shortest time limit a message may ask for
 EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")
 # headers Celery reads that may be missing or null, and otherwise must be text
 TEXT_HEADERS = (
@@ -227,17 +228,19 @@ def _check_headers(
 
 
 def _check_time_limit(value: Any, most: float, bad: Any) -> None:
+    """Celery's `[hard, soft]` pair. A limit under MIN_TIME_LIMIT could only cut a job
+    between two of its writes (a save's rows and its file)."""
     if value is None:
         return
     if not isinstance(value, list | tuple) or len(value) != 2:
-        raise bad(f"its timelimit header is {_shape(value)}, not [soft, hard]")
+        raise bad(f"its timelimit header is {_shape(value)}, not [hard, soft]")
     for limit in value:
         if limit is None:
             continue
-        if not _is_number(limit) or not 0 < limit <= most:
+        if not _is_number(limit) or not MIN_TIME_LIMIT <= limit <= most:
             raise bad(
                 f"its timelimit header holds {limit!r}: each limit must be null or "
-                f"0-{most:g} s (the worker's own hard limit)"
+                f"{MIN_TIME_LIMIT:g}-{most:g} s (the worker's own hard limit)"
             )
 
 

@@ -10,9 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, current_task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from storage.errors import Conflict, NotFound, PersistenceError, Unavailable, ValidationError
+from storage.errors import (
+    Conflict,
+    DeadlineExceeded,
+    NotFound,
+    PersistenceError,
+    Unavailable,
+    ValidationError,
+)
 from storage.json_values import check_arguments
 from storage.settings import Settings
 from storage.stores import Stores
@@ -48,8 +55,14 @@ class TrainlogTask(Task):
         if self.request.called_directly:
             return self._call_nested(args, kwargs)
         try:
-            self._check_arguments(args, kwargs)
-            return super().__call__(*args, **kwargs)
+            try:
+                self._check_arguments(args, kwargs)
+                return super().__call__(*args, **kwargs)
+            except SoftTimeLimitExceeded:
+                raise DeadlineExceeded(
+                    f"{self.name} ran out of its soft time limit; what it completed stays "
+                    "done, and its retry does the rest"
+                ) from None
         except PersistenceError as error:
             retries = self.request.retries or 0
             if error.transient and retries < self.settings.max_retries:

@@ -47,6 +47,7 @@ MALFORMED: dict[str, Callable[[], dict[str, Any]]] = {
     "timelimit is text": lambda: envelope(task_headers(timelimit="abc"), EMPTY),
     "timelimit of three": lambda: envelope(task_headers(timelimit=[1, 2, 3]), EMPTY),
     "timelimit past the worker's": lambda: envelope(task_headers(timelimit=[None, 1e9]), EMPTY),
+    "a soft limit of 3 ms": lambda: envelope(task_headers(timelimit=[None, 0.003]), EMPTY),
     "no id": lambda: envelope(_without("id"), EMPTY),
     "id is a number": lambda: envelope(task_headers(id=5), EMPTY),
     "task is a list": lambda: envelope(task_headers(task=["x"]), EMPTY),

@@ -5,10 +5,16 @@ leave one file, the one its SQL row names."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from pathlib import Path
 
+from storage.sessions.exports import export_path
+from storage.sessions.model import parse_session
 from tests.factories import session_payload
-from tests.pipeline.conftest import Pipeline, wait_for
+from tests.pipeline.conftest import Pipeline, make_settings, storage_and_client, wait_for
+from tests.services import redis_database
+from workers.process import WorkerProcess
 
 
 def test_a_save_refused_with_conflict_leaves_no_row_file_or_activity(pipeline: Pipeline) -> None:
@@ -49,3 +55,29 @@ def test_two_saves_of_one_session_on_two_dates_leave_one_file(pipeline: Pipeline
         assert stored is not None and len(files) == 1, [path.name for path in files]
         assert files[0].name == f"training_session_{stored.date:%Y_%m_%d}_{session_id[:8]}.json"
     assert wait_for(lambda: pipeline.worker.process.poll() is None)  # type: ignore[union-attr]
+
+
+def test_a_save_cut_by_its_soft_time_limit_is_retried_and_completed(tmp_path: Path) -> None:
+    """The limit fires while the save waits for its session's lock (held here): the job is
+    DEADLINE_EXCEEDED, retried, and saved whole (row and file) once the lock is free."""
+    with redis_database() as url:
+        settings = make_settings(
+            tmp_path / "home",
+            url,
+            task_soft_time_limit=1,
+            task_time_limit=30,
+            lock_timeout=20.0,
+            retry_backoff_max=1,
+        )
+        with storage_and_client(settings) as (stores, client):
+            payload = session_payload(31, _id=str(uuid.uuid4()))
+            with WorkerProcess(settings, name="soft-limit"):
+                path = export_path(settings.export_dir, parse_session(payload))
+                with stores.sessions.holding(payload["_id"], str(path)):
+                    sent = client.send("save_session", payload)
+                    time.sleep(2.5)  # past the soft limit of the first run, and maybe a retry's
+                saved = client.wait(sent, 60)
+            assert saved["jsonPath"] == str(path) and path.exists()
+            assert stores.sessions.get(payload["_id"]) is not None
+            log = (settings.home / "worker-soft-limit.log").read_text()
+            assert "transient DEADLINE_EXCEEDED" in log and "soft time limit" in log

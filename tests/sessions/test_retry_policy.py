@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
 from storage.errors import LockTimeout, Unavailable
@@ -55,6 +55,31 @@ def test_transient_error_then_success(app, monkeypatch) -> None:
     monkeypatch.setattr("workers.task.retry_delay", lambda attempt, cap: 0)
     result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
     assert result.get()["sessionId"] and len(calls) == 2
+
+
+def test_a_soft_time_limit_is_deadline_exceeded_and_retried(app, monkeypatch) -> None:
+    """It can fire between a save's rows and its file: the retry writes the file."""
+    real, calls = sessions.save_session, []
+
+    def cut_once(stores, payload):
+        calls.append(1)
+        if len(calls) == 1:
+            real(stores, payload)  # rows and file written, then the limit fires
+            raise SoftTimeLimitExceeded()
+        return real(stores, payload)
+
+    monkeypatch.setattr(sessions, "save_session", cut_once)
+    monkeypatch.setattr("workers.task.retry_delay", lambda attempt, cap: 0)
+    result = app.tasks["trainlog.save_session"].apply(args=[session_payload(1)], throw=False)
+    assert result.get()["sessionId"] and len(calls) == 2
+
+    def always_cut(stores, payload):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(sessions, "save_session", always_cut)
+    failed = app.tasks["trainlog.save_session"].apply(args=[session_payload(2)], throw=False)
+    assert failed.failed() and str(failed.result).startswith("DEADLINE_EXCEEDED:")
+    assert "soft time limit" in str(failed.result) and "still failing after 2" in str(failed.result)
 
 
 def test_permanent_error_fails_at_once_and_is_recorded(app, settings: Settings) -> None:
