@@ -6,8 +6,9 @@ recompute write at a time. PostgreSQL serves several hosts; the embedded SQLite 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -28,6 +29,20 @@ WATERMARK = "rollup-watermark"
 Since = date | None  # None: recompute everything
 
 
+@dataclass(frozen=True)
+class Taken:
+    """Pending marks as a recompute read them: each athlete's first day (None: all) and the
+    stamp its mark had, which `Coordination.clear` compares."""
+
+    since: dict[str, Since] = field(default_factory=dict)
+    stamps: dict[str, float] = field(default_factory=dict)
+
+
+def _taken(rows: Iterable[Any]) -> Taken:
+    found = [(str(athlete), since, float(stamp)) for athlete, since, stamp in rows]
+    return Taken({a: since for a, since, _ in found}, {a: stamp for a, _, stamp in found})
+
+
 def _as_date(value: date | str) -> date:
     """A DATE as the driver returns it from a raw cursor (SQLite: ISO text)."""
     return value if isinstance(value, date) else date.fromisoformat(value)
@@ -43,6 +58,9 @@ class Coordination:
         self.flush_lost_after = flush_lost_after
         self.pending = sql_table("recompute_pending")
         self.marks = sql_table("coordination_marks")
+        self._marks_of = sa.select(
+            self.pending.c.athleteId, self.pending.c.since, self.pending.c.markedAt
+        )
         athlete = self.pending.c.athleteId == sa.bindparam("athlete")
         self._mark_and_flush = PreparedStatement(
             sa.select(
@@ -83,23 +101,31 @@ class Coordination:
         with self._changing() as connection:
             connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
 
-    def take_pending(self, athlete: str) -> tuple[bool, Since]:
-        """Remove one athlete's mark: (True, its date) if there was one, else (False, None)."""
-        with self._changing() as connection:
-            where = self.pending.c.athleteId == athlete
-            row = connection.execute(sa.select(self.pending.c.since).where(where)).first()
-            connection.execute(self.pending.delete().where(where))
-            return (row is not None, row[0] if row else None)
+    def take_pending(self, athlete: str) -> Taken:
+        """One athlete's mark, if there is one, left in place until `clear`."""
+        with self.database.transaction() as connection:
+            rows = connection.execute(self._marks_of.where(self.pending.c.athleteId == athlete))
+            return _taken(rows)
 
-    def take_all_pending(self) -> dict[str, Since]:
-        """Every pending athlete with its date, removed with the flush mark: a change from now
-        on schedules the next flush."""
+    def take_all_pending(self) -> Taken:
+        """Every pending athlete, left in place until `clear` (a worker killed mid-recompute,
+        or a database that went away, leaves them for the next run), and the flush mark
+        removed: a change from now on schedules the next flush."""
         with self._changing() as connection:
             connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
-            rows = connection.execute(sa.select(self.pending.c.athleteId, self.pending.c.since))
-            taken = {str(athlete): since for athlete, since in rows}
-            connection.execute(self.pending.delete())
-            return taken
+            return _taken(connection.execute(self._marks_of))
+
+    def clear(self, taken: Taken) -> None:
+        """Remove the marks a finished recompute took, except those a change moved since
+        (each change stamps its mark anew): they stay for the next flush."""
+        if not taken.stamps:
+            return
+        c = self.pending.c
+        unchanged = self.pending.delete().where(
+            c.athleteId == sa.bindparam("a"), c.markedAt == sa.bindparam("s")
+        )
+        with self._changing() as connection:
+            connection.execute(unchanged, [{"a": a, "s": s} for a, s in taken.stamps.items()])
 
     def pending_athletes(self) -> dict[str, Since]:
         """The athletes waiting for a recompute, left in place (for monitors)."""
@@ -107,8 +133,8 @@ class Coordination:
             rows = connection.execute(sa.select(self.pending.c.athleteId, self.pending.c.since))
             return {str(athlete): since for athlete, since in rows}
 
-    def restore_pending(self, since: Mapping[str, Since]) -> None:
-        """Put back what a failed recompute took, so its retry (or the next flush) does it."""
+    def merge_pending(self, since: Mapping[str, Since]) -> None:
+        """Mark these athletes pending (an earlier date wins), without scheduling a flush."""
         if since:
             with self._changing() as connection:
                 self._merge(connection, since)
@@ -186,8 +212,9 @@ class Coordination:
             (new < current, new),
             else_=current,
         )
-        upsert = insert.on_conflict_do_update(
-            index_elements=["athleteId"], set_={"since": earliest}
+        upsert = insert.on_conflict_do_update(  # a new stamp: a running flush keeps the mark
+            index_elements=["athleteId"],
+            set_={"since": earliest, "markedAt": insert.excluded.markedAt},
         )
         now = time.time()
         rows = [

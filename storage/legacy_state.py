@@ -32,7 +32,7 @@ def adopt_legacy_state(coordination: Coordination, data_dir: Path) -> None:
             except (OSError, ValueError, KeyError, TypeError) as error:
                 log.warning("left %s alone: not a pending marker (%s)", path, error)
                 return
-        coordination.restore_pending(since)
+        coordination.merge_pending(since)
         shutil.rmtree(folder, ignore_errors=True)
         if since:
             log.warning("moved %d pending recompute(s) from %s into SQL", len(since), folder)

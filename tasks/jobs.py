@@ -79,20 +79,15 @@ def recompute_daily_metrics(
     athlete = recompute.check_athlete(athlete_id)
     start = recompute.parse_since(since)
     coordination = context.stores.coordination
-    had_mark, marked = coordination.take_pending(athlete)  # before reading the data
-    if had_mark:
+    taken = coordination.take_pending(athlete)  # before reading the data
+    if athlete in taken.since:
+        marked = taken.since[athlete]
         start = None if start is None or marked is None else min(start, marked)
-    try:
-        summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
-        if summary["from"] is not None:
-            weeks_from = recompute.weekly_since(start, summary["from"])
-            context.enqueue(
-                recompute_weekly_metrics, athlete, weeks_from and weeks_from.isoformat()
-            )
-    except BaseException:
-        if had_mark:  # the mark's earlier date is not in this job's arguments: keep it
-            coordination.restore_pending({athlete: start})
-        raise
+    summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
+    if summary["from"] is not None:
+        weeks_from = recompute.weekly_since(start, summary["from"])
+        context.enqueue(recompute_weekly_metrics, athlete, weeks_from and weeks_from.isoformat())
+    coordination.clear(taken)  # only now: a job that fails or is killed leaves the mark
     return {"athleteId": athlete, **summary}
 
 
@@ -106,15 +101,13 @@ def recompute_weekly_metrics(
 
 
 def recompute_pending(context: JobContext) -> dict[str, Any]:
-    """Daily then weekly for every athlete marked pending, together; what it took is put
-    back if the recompute fails."""
+    """Daily then weekly for every athlete marked pending, together; the marks go once it
+    is done, so a run that fails or is killed leaves them for the next."""
     coordination = context.stores.coordination
-    since = coordination.take_all_pending()
-    try:
-        return recompute.recompute_many(context.stores, since)
-    except BaseException:
-        coordination.restore_pending(since)
-        raise
+    taken = coordination.take_all_pending()
+    result = recompute.recompute_many(context.stores, taken.since)
+    coordination.clear(taken)
+    return result
 
 
 def nightly_rollup(context: JobContext) -> dict[str, Any]:

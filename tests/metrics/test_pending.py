@@ -38,8 +38,10 @@ def test_a_burst_schedules_one_flush_from_each_athletes_earliest_date(
     assert shared.mark_pending("../../athlete", date(2026, 3, 9)) is False
     assert shared.mark_pending("b", date(2026, 1, 1)) is False  # joins the scheduled flush
     assert shared.pending_athletes() == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
-    assert shared.take_all_pending() == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
-    assert shared.take_all_pending() == {}
+    taken = shared.take_all_pending()
+    assert taken.since == {"../../athlete": date(2026, 3, 2), "b": date(2026, 1, 1)}
+    shared.clear(taken)  # the recompute is done
+    assert shared.take_all_pending().since == {}
     assert shared.mark_pending("b", date(2026, 3, 9)) is True  # a new burst, a new flush
 
 
@@ -47,8 +49,10 @@ def test_a_full_recompute_wins_and_one_athlete_can_be_taken_alone(shared: Coordi
     assert shared.mark_pending("a", date(2026, 3, 5))
     assert not shared.mark_pending("a", None)
     assert not shared.mark_pending("a", date(2026, 1, 1))
-    assert shared.take_pending("a") == (True, None)
-    assert shared.take_pending("a") == (False, None)
+    taken = shared.take_pending("a")
+    assert taken.since == {"a": None}
+    shared.clear(taken)
+    assert shared.take_pending("a").since == {}
 
 
 def _age_flush(shared: Coordination, seconds: float) -> None:
@@ -65,10 +69,9 @@ def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(
     assert shared.mark_pending("b", date(2026, 3, 5))
     _age_flush(shared, 1.5 * shared.flush_lost_after)
     assert shared.mark_pending("b", date(2026, 3, 6)) is True  # the old job looks lost
-    taken = shared.take_all_pending()
-    shared.restore_pending(taken)  # the flush failed: its athletes are pending again
-    shared.mark_pending("c", date(2026, 4, 1))
-    assert shared.take_all_pending() == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
+    shared.take_all_pending()  # the flush failed (or its worker was killed): nothing cleared
+    assert shared.mark_pending("c", date(2026, 4, 1)) is True  # a flush is scheduled again
+    assert shared.take_all_pending().since == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
 
 
 def test_a_covered_mark_does_not_wait_for_the_lock(shared: Coordination) -> None:
@@ -83,7 +86,7 @@ def test_a_covered_mark_does_not_wait_for_the_lock(shared: Coordination) -> None
     _age_flush(shared, 10 * shared.flush_lost_after)  # the flush looks lost: schedule again
     with holding(shared.database, [PENDING_LOCK], 1), pytest.raises(LockTimeout):
         shared.mark_pending("a", date(2026, 3, 9))
-    assert shared.take_all_pending() == {"a": date(2026, 3, 5)}
+    assert shared.take_all_pending().since == {"a": date(2026, 3, 5)}
 
 
 def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(
@@ -93,7 +96,17 @@ def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(
     assert shared.mark_pending("a", date(2026, 3, 5)) is False
     shared.forget_flush()  # the flush job was not sent: the broker was down
     assert shared.mark_pending("a", date(2026, 3, 5)) is True
-    assert shared.take_all_pending() == {"a": date(2026, 3, 5)}
+    assert shared.take_all_pending().since == {"a": date(2026, 3, 5)}
+
+
+def test_a_change_during_a_recompute_keeps_its_mark(shared: Coordination) -> None:
+    """The recompute may have read its inputs before the change: the mark must outlive it."""
+    shared.mark_pending("a", date(2026, 3, 5))
+    shared.mark_pending("b", date(2026, 3, 5))
+    taken = shared.take_all_pending()
+    assert shared.mark_pending("a", date(2026, 3, 9)) is True  # later, but after the read
+    shared.clear(taken)
+    assert shared.pending_athletes() == {"a": date(2026, 3, 5)}
 
 
 def test_marks_are_named_values(shared: Coordination) -> None:
@@ -144,7 +157,7 @@ def test_a_daily_recompute_whose_weekly_follow_up_is_unsent_keeps_the_mark(
     app = create_app(settings.with_(max_retries=0))
     result = app.tasks["trainlog.recompute_daily_metrics"].apply(args=["athlete-1", "2026-03-08"])
     assert result.failed() and isinstance(result.result, Unavailable)
-    assert stores.coordination.take_pending("athlete-1") == (True, date(2026, 3, 1))
+    assert stores.coordination.take_pending("athlete-1").since == {"athlete-1": date(2026, 3, 1)}
 
 
 def test_the_coordination_tables_are_not_open_to_producers(stores: Stores) -> None:

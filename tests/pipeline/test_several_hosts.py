@@ -150,3 +150,39 @@ def test_a_recompute_waits_for_the_one_holding_the_lock_and_loses_nothing(hosts:
     recompute.recompute_many(hosts.stores, dict.fromkeys(athletes))  # one process, in full
     for table, frame in metrics_rows(hosts.stores, athletes).items():
         pd.testing.assert_frame_equal(frame, settled[table], check_dtype=False)
+
+
+def test_a_host_killed_mid_recompute_leaves_its_athletes_to_the_next(tmp_path: Path) -> None:
+    """A flush took an athlete's mark and waits for the metrics lock (held here) when its
+    host is SIGKILLed. The mark stays in SQL: the next change's flush, on the other host,
+    recomputes that athlete too."""
+    from storage.coordination import FLUSH, METRICS_LOCK
+    from storage.sql.named_locks import holding
+
+    with redis_database() as broker, postgres_database() as database:
+        shared = tmp_path / "shared-mount" / "exports"
+        doomed, rescuer = (host_settings(tmp_path, n, broker, database, shared) for n in "ab")
+        stores = Stores(doomed)
+        stores.initialize()
+        client = TrainlogClient(doomed)
+        daily = stores.repository("daily_metrics")
+        coordination = stores.coordination
+        try:
+            with WorkerProcess(doomed, name="doomed", concurrency=1) as worker:
+                client.run("ingest_activities", [activity(1, athlete="k", day="2026-11-02")])
+                assert wait_for(lambda: daily.read_frame({"athleteId": "k"}).shape[0] == 1, 60)
+                with holding(stores.database, [METRICS_LOCK], timeout=10):
+                    new_day = activity(2, athlete="k", day="2026-11-04")
+                    client.run("ingest_activities", [new_day], timeout=TIMEOUT)
+                    # the flush has taken the marks (and the flush mark) and waits for the lock
+                    assert wait_for(lambda: coordination.read_mark(FLUSH) is None, 30)
+                    assert "k" in coordination.pending_athletes()
+                    worker.kill()
+            with WorkerProcess(rescuer, name="rescuer", concurrency=1):
+                other = activity(3, athlete="other", day="2026-11-05")
+                client.run("ingest_activities", [other], timeout=TIMEOUT)
+                assert wait_for(lambda: daily.read_frame({"athleteId": "k"}).shape[0] == 3, 60)
+                assert wait_for(lambda: not coordination.pending_athletes(), 30)
+        finally:
+            client.close()
+            stores.close()
