@@ -29,6 +29,7 @@ class DayState:
 
     ctl: float = 0.0
     atl: float = 0.0
+    trained: bool = True  # False: a rest day, stored because a later day had an activity
 
 
 def exponential_load(loads: np.ndarray, days: float, start: float) -> np.ndarray:

@@ -26,7 +26,7 @@ from tasks.metrics.inputs import (
 )
 from tasks.metrics.links import link_planned, link_recompute_dates
 from tasks.metrics.load import activity_loads
-from tasks.metrics.resume import iso_day, resume_points, spans_of
+from tasks.metrics.resume import iso_day, resume_points, spans_of, stranded
 from tasks.metrics.weekly import weekly_rows
 from tasks.sessions import sync_session_activities
 
@@ -80,9 +80,13 @@ def _daily(stores: Stores, since: Since) -> tuple[dict[str, dict[str, Any]], pd.
     if all(athlete in resume for athlete in athletes) and resume:
         floor = iso_day(min(start for start, _ in resume.values()) - pd.Timedelta(days=1))
     activities = read_for(stores, "activities", athletes, since=floor)
-    loads = activity_loads(
-        activities, read_for(stores, "thresholds", athletes), timezones(stores, athletes)
-    )
+    thresholds, zones = read_for(stores, "thresholds", athletes), timezones(stores, athletes)
+    loads = activity_loads(activities, thresholds, zones)
+    if again := stranded(resume, loads):  # computed in full, so no rest days trail behind
+        resume = {a: point for a, point in resume.items() if a not in again}
+        kept = activities[~activities["athleteId"].isin(again)]
+        activities = pd.concat([kept, read_for(stores, "activities", again)], ignore_index=True)
+        loads = activity_loads(activities, thresholds, zones)
     spans, scope, results = spans_of(athletes, loads, resume)
     daily = daily_rows(loads, spans, settings.ctl_days, settings.atl_days)
     starts = loads["athleteId"].map(dict(zip(spans["athleteId"], spans["start"], strict=True)))

@@ -64,11 +64,12 @@ def resume_points(stores: Stores, since: Since) -> dict[str, tuple[pd.Timestamp,
         stored = stored[stored["athleteId"].isin([a for a in wanted if a not in found])]
         before = stored[stored["date"] < stored["athleteId"].map(wanted)]
         latest = before.sort_values("date").groupby("athleteId").tail(1)
-        for athlete, day, ctl, atl in zip(
-            latest["athleteId"], latest["date"], latest["ctl"], latest["atl"], strict=True
+        counts = latest["activityCount"]
+        for athlete, day, ctl, atl, count in zip(
+            latest["athleteId"], latest["date"], latest["ctl"], latest["atl"], counts, strict=True
         ):
             if not (pd.isna(ctl) or pd.isna(atl)):
-                state = DayState(float(ctl), float(atl))
+                state = DayState(float(ctl), float(atl), trained=not (pd.isna(count) or count == 0))
                 found[athlete] = (pd.Timestamp(day) + pd.Timedelta(days=1), state)
         if last:
             break
@@ -78,6 +79,18 @@ def resume_points(stores: Stores, since: Since) -> dict[str, tuple[pd.Timestamp,
 
 RESUME_LOOKBACK_DAYS = 14  # most athletes trained within this; older months are read if not
 FULL_LOOKBACK_DAYS = 14 * 4**4  # past this (~10 years), read every month
+
+
+def stranded(resume: dict[str, tuple[pd.Timestamp, DayState]], loads: pd.DataFrame) -> list[str]:
+    """Athletes whose resume day follows a rest day and who have no activity from it on: the
+    activity those rest days led up to went (deleted, moved to another athlete or an earlier
+    day). Resuming would keep the rest days; a full recompute ends at the last activity."""
+    rested = {a: start for a, (start, state) in resume.items() if not state.trained}
+    if not rested:
+        return []
+    starts = loads["athleteId"].map(pd.Series(rested, dtype="datetime64[ns]"))
+    active = set(loads.loc[loads["date"] >= starts, "athleteId"]) if not loads.empty else set()
+    return [athlete for athlete in rested if athlete not in active]
 
 
 def iso_day(day: pd.Timestamp) -> str:

@@ -161,3 +161,44 @@ def test_incremental_after_a_long_gap_equals_full(tmp_path: Path, gap_days: int)
         pd.testing.assert_frame_equal(
             snapshot(incremental, table), snapshot(scratch, table), check_exact=False, rtol=1e-9
         )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(before=st.lists(ACTIVITY, min_size=1, max_size=25), cut=st.integers(0, 45))
+def test_moving_an_athletes_latest_activities_away_equals_full(
+    before: list[dict], cut: int
+) -> None:
+    """Every activity from day `cut` on is given to another athlete, as a producer fixing its
+    data would: the rest days that led up to them must go with them."""
+    with tempfile.TemporaryDirectory() as root:
+        incremental = fresh(Path(root), "inc")
+        items = rows_of(before, "b")
+        rows.ingest_activities(incremental, items)
+        recompute.recompute_many(incremental, {"p": None})
+        moved = [
+            {**row, "athleteId": "q"}
+            for row, b in zip(items, before, strict=True)
+            if b["day"] >= cut
+        ]
+        changed = rows.ingest_activities(incremental, moved)["recomputeFrom"]
+        recompute.recompute_many(
+            incremental, {a: date.fromisoformat(d) for a, d in changed.items()}
+        )
+
+        scratch = fresh(Path(root), "full")
+        kept = [row for row, b in zip(items, before, strict=True) if b["day"] < cut]
+        rows.ingest_activities(scratch, kept)
+        recompute.recompute_many(scratch, {"p": None})
+        for table in ("daily_metrics", "weekly_metrics"):
+            pd.testing.assert_frame_equal(
+                snapshot(incremental, table),
+                snapshot(scratch, table),
+                check_exact=False,
+                rtol=1e-9,
+                atol=1e-9,
+            )
