@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import PersistenceError
+from storage.export_folder import check_export_folder_present
 from storage.file_reads import read_bounded
 from storage.sessions.exports import (
     OWNER_READ_LIMIT,
@@ -33,6 +34,7 @@ def reconcile_exports(stores: Stores) -> dict[str, Any]:
     changed."""
     folder = stores.settings.export_dir
     folder.mkdir(parents=True, exist_ok=True)
+    check_export_folder_present(stores)  # never repair into a folder only this host sees
     repaired: list[dict[str, str]] = []
     known: set[str] = set()
     updated: dict[str, datetime] = {}

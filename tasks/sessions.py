@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from storage.errors import NotFound, PersistenceError, ValidationError
+from storage.export_folder import check_export_folder_present
 from storage.repositories.base import Repository
 from storage.sessions.exports import (
     check_owner,
@@ -97,11 +98,15 @@ def store_session(
             # the date changed and so did the file name: the old file would be a second copy
             remove_export(Path(outcome.previous_json_path), session.session_id)
 
+    def check_file(path: Path, session_id: str) -> None:
+        check_export_folder_present(stores)
+        check_owner(path, session_id)
+
     athlete = session.userId
     outcome = stores.sessions.save(
         session,
         str(path),
-        check_file=lambda: check_owner(path, session.session_id),
+        check_file=lambda: check_file(path, session.session_id),
         write_file=write_file,
         read_after=stores.coordination.marks_read(athlete) if read_marks else None,
     )

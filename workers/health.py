@@ -6,9 +6,11 @@ import os
 from typing import Any
 
 from storage.errors import PersistenceError
+from storage.export_folder import export_folder_problem
 from storage.options import shown_url
 from storage.settings import Settings
 from storage.sql.database import Database
+from storage.stores import Stores
 from workers.config import broker_and_backend, prepare_embedded_broker
 from workers.queues import queue_depth, set_aside
 
@@ -50,13 +52,20 @@ def _undeliverable(settings: Settings) -> dict[str, Any]:
 
 
 def _database(settings: Settings) -> dict[str, Any]:
+    """Reachable and, on PostgreSQL (where migrating is a deploy step), at the schema's heads:
+    a worker refuses to start otherwise."""
+    from storage.migrations import require_heads
+
+    database = Database(settings.database_url)
     try:
-        database = Database(settings.database_url)
         health = database.health()
-        database.dispose()
+        if database.dialect != "sqlite":
+            require_heads(database)
         return {"ok": True, "detail": f"{health['url']} ({health['latencyMs']} ms)"}
     except PersistenceError as error:
         return {"ok": False, "detail": str(error)}
+    finally:
+        database.dispose()
 
 
 def _folders(settings: Settings) -> dict[str, Any]:
@@ -68,6 +77,14 @@ def _folders(settings: Settings) -> dict[str, Any]:
                 problems.append(f"{folder} is not writable")
         except OSError as error:
             problems.append(f"{folder}: {error.strerror}")
+    stores = Stores(settings)
+    try:
+        if shared := export_folder_problem(stores):
+            problems.append(f"a worker here would not start: {shared}")
+    except PersistenceError:
+        pass  # the database's own check says why
+    finally:
+        stores.close()
     return {
         "ok": not problems,
         "detail": "; ".join(problems) or f"data {settings.data_dir}, exports {settings.export_dir}",

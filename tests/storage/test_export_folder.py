@@ -3,14 +3,20 @@ naming both; a deliberate move is adopted; SQLite (one host) follows a changed s
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
-from storage.errors import ConfigurationError
+from storage.errors import ConfigurationError, Unavailable
 from storage.export_folder import IDENTITY_FILE, adopt_export_folder, check_export_folder
 from storage.settings import Settings
 from storage.stores import Stores
+from tasks import reconcile, sessions
+from tests.factories import session_payload
+from tests.services import postgres_database
+from workers.health import check_all
 
 
 def host(tmp_path: Path, name: str, database: str, exports: Path) -> Stores:
@@ -68,3 +74,79 @@ def test_on_sqlite_a_changed_export_folder_is_adopted(settings: Settings) -> Non
     finally:
         stores.close()
         moved.close()
+
+
+def test_a_damaged_identity_is_named_and_adopting_replaces_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    shared = tmp_path / "exports"
+    a = host(tmp_path, "a", postgres_url, shared)
+    try:
+        check_export_folder(a)
+        (shared / IDENTITY_FILE).write_bytes(b"\xff\xfe\x00garbage\x80")
+        with pytest.raises(ConfigurationError, match="is damaged") as refused:
+            check_export_folder(a)
+        assert "--adopt-folder" in str(refused.value)
+        adopt_export_folder(a)
+        check_export_folder(a)
+    finally:
+        a.close()
+
+
+def test_a_deleted_identity_is_said_to_be_missing_not_another_folder(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    shared = tmp_path / "exports"
+    a, b = (host(tmp_path, n, postgres_url, shared) for n in ("a", "b"))
+    try:
+        check_export_folder(a)
+        (shared / IDENTITY_FILE).unlink()
+        with pytest.raises(ConfigurationError, match="had no identity file") as refused:
+            check_export_folder(b)
+        assert "--adopt-folder" in str(refused.value)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_save_into_a_folder_that_went_is_refused_and_retried(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """An unmounted shared folder: gone, or an empty mount point. Nothing is written (not the
+    row, not a file in a folder only this host sees), and the error is transient."""
+    shared = tmp_path / "mnt" / "exports"
+    a = host(tmp_path, "a", postgres_url, shared)
+    try:
+        check_export_folder(a)
+        a.prepare()  # as a worker's pool process does, after the worker's check
+        for unmount in ("move it away", "empty mount point"):
+            shared.rename(tmp_path / "mnt" / "moved")
+            if unmount == "empty mount point":
+                shared.mkdir()
+            payload = session_payload(7, _id=str(uuid.uuid4()))
+            with pytest.raises(Unavailable, match="not mounted"):
+                sessions.save_session(a, payload)
+            with pytest.raises(Unavailable, match="not mounted"):
+                reconcile.reconcile_exports(a)
+            assert a.sessions.get(payload["_id"]) is None
+            assert not shared.exists() or list(shared.iterdir()) == []
+            shutil.rmtree(shared, ignore_errors=True)
+            (tmp_path / "mnt" / "moved").rename(shared)
+            assert sessions.save_session(a, payload).changed  # mounted again: it goes through
+    finally:
+        a.close()
+
+
+def test_doctor_says_what_a_worker_here_would_refuse(tmp_path: Path, postgres_url: str) -> None:
+    """An export folder of its own, and a database below the schema's heads: `doctor` said
+    ok to both while a worker there exited 3."""
+    a = host(tmp_path, "a", postgres_url, tmp_path / "shared")
+    check_export_folder(a)
+    elsewhere = a.settings.with_(home=tmp_path / "c", export_dir=tmp_path / "c-exports")
+    a.close()
+    folders = check_all(elsewhere)["folders"]
+    assert not folders["ok"] and "the workers use" in folders["detail"]
+    assert check_all(a.settings)["folders"]["ok"]
+    with postgres_database() as empty:
+        database = check_all(elsewhere.with_(database_url=empty))["database"]
+    assert not database["ok"] and "trainlog migrate" in database["detail"]
