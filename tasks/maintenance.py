@@ -6,6 +6,7 @@ from typing import Any
 
 from storage import migrations
 from storage.errors import ValidationError
+from storage.placement import register_table_placement
 from storage.seeds.sync import ensure_imported, sync_seeds
 from storage.stores import Stores
 from storage.tables import DEFINITIONS
@@ -15,6 +16,7 @@ def apply_migrations(stores: Stores) -> dict[str, Any]:
     """SQL to head (serialised between runners), then every CSV file's header to its
     definition (missing columns added in place, every value and unknown column kept)."""
     sql = migrations.upgrade(stores.database)
+    register_table_placement(stores)  # what every worker on this database must use
     csv: dict[str, list[str]] = {}
     for table in DEFINITIONS:
         if stores.backend_of(table.name) == "csv":

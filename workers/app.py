@@ -15,6 +15,7 @@ from celery.utils.log import get_logger
 from storage.atomic import remove_abandoned_temps
 from storage.errors import ConfigurationError, PersistenceError
 from storage.export_folder import check_export_folder
+from storage.placement import check_table_placement
 from storage.settings import Settings, load_settings
 from storage.stores import Stores
 from workers.brokers.claims import recover_claims
@@ -94,8 +95,8 @@ def _remove_abandoned_temps(instance: Any = None, **_: Any) -> None:
 @signals.worker_init.connect
 def _refuse_what_it_cannot_use(sender: Any = None, **_: Any) -> None:
     """A worker on a PostgreSQL database whose schema is not at the heads would fail every
-    job, and one with an export folder of its own would split the sessions' files: it
-    refuses to start instead, saying what to do."""
+    job, and one with an export folder of its own, or tables placed otherwise than the other
+    workers', would split the data: it refuses to start instead, saying what to do."""
     settings = getattr(getattr(sender, "app", None), "settings", None)
     if not isinstance(settings, Settings):
         return
@@ -103,6 +104,7 @@ def _refuse_what_it_cannot_use(sender: Any = None, **_: Any) -> None:
     try:
         stores.prepare()
         check_export_folder(stores)
+        check_table_placement(stores)
     except PersistenceError as error:
         print(f"error: the worker cannot start: {error}", file=sys.stderr)  # before logging
         raise SystemExit(EXIT_REFUSED) from None

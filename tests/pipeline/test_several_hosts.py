@@ -103,6 +103,18 @@ def test_a_host_with_an_export_folder_of_its_own_does_not_start(hosts: Hosts) ->
     assert "CONFIGURATION" in log and str(own) in log and str(hosts.a.export_dir) in log
 
 
+def test_a_host_that_places_tables_otherwise_does_not_start(hosts: Hosts) -> None:
+    """Started without the fleet's TRAINLOG_TABLE_BACKENDS, it kept its activities in a
+    CSV folder of its own, and every job reported success."""
+    home = hosts.a.export_dir.parents[1] / "d"
+    d = hosts.b.with_(home=home, data_dir=home / "data", table_backends={})
+    worker = WorkerProcess(d, name="d", concurrency=1)
+    with pytest.raises(Unavailable, match="exited with 3"):
+        worker.start(timeout=60)
+    log = worker.log_path.read_text()
+    assert "CONFIGURATION" in log and "activities (csv here, sql there)" in log
+
+
 def metrics_rows(stores: Stores, athletes: list[str]) -> dict[str, pd.DataFrame]:
     """The metrics tables of these athletes, without bookkeeping, sorted."""
     out: dict[str, pd.DataFrame] = {}

@@ -1,0 +1,54 @@
+"""Every worker on one database places each table alike: the deploy step registers the
+placement, a PostgreSQL worker that differs is refused naming the tables, and one SQLite
+host follows a changed setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.errors import ConfigurationError
+from storage.placement import check_table_placement
+from storage.settings import Settings
+from storage.stores import Stores
+from tasks.maintenance import apply_migrations
+
+
+def host(tmp_path: Path, name: str, database: str, backends: dict[str, str]) -> Stores:
+    settings = Settings.for_home(tmp_path / name, database_url=database, table_backends=backends)
+    return Stores(settings)
+
+
+def test_the_deploy_steps_placement_is_the_one_workers_must_use(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    everything = host(tmp_path, "a", postgres_url, {"*": "sql"})
+    default = host(tmp_path, "b", postgres_url, {})
+    try:
+        apply_migrations(everything)  # `trainlog migrate upgrade` with the fleet's settings
+        check_table_placement(everything)
+        with pytest.raises(ConfigurationError) as refused:
+            check_table_placement(default)
+        assert "activities (csv here, sql there)" in str(refused.value)
+        assert refused.value.code == "CONFIGURATION"
+        apply_migrations(default)  # the tables were moved on purpose: registered again
+        check_table_placement(default)
+        with pytest.raises(ConfigurationError, match="sql here, csv there"):
+            check_table_placement(everything)
+    finally:
+        everything.close()
+        default.close()
+
+
+def test_one_sqlite_host_follows_a_changed_setting(settings: Settings) -> None:
+    first = Stores(settings)
+    moved = Stores(settings.with_(table_backends={"goals": "sql"}))
+    first.initialize()
+    try:
+        check_table_placement(first)
+        check_table_placement(moved)
+        check_table_placement(moved)
+    finally:
+        first.close()
+        moved.close()
