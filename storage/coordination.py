@@ -24,6 +24,10 @@ from storage.sql.schema import sql_table
 PENDING_LOCK = "trainlog:pending"  # held while the pending athletes or the flush mark change
 METRICS_LOCK = "trainlog:metrics"  # held for a recompute's reads and writes
 FLUSH = "flush-scheduled"
+# after its due time, how long a flush may not have started before the next change schedules
+# another: its worker may have been killed holding it (Redis hands it out again only after
+# the visibility timeout). A second flush of a busy queue finds the marks taken, or does them
+FLUSH_GRACE_SECONDS = 60
 WATERMARK = "rollup-watermark"
 
 Since = date | None  # None: recompute everything

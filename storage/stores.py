@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from storage.coordination import Coordination
+from storage.coordination import FLUSH_GRACE_SECONDS, Coordination
 from storage.csv.storage import CsvStorage
 from storage.repositories.base import Repository
 from storage.repositories.csv import CsvRepository
@@ -42,11 +42,12 @@ class Stores:
     @cached_property
     def coordination(self) -> Coordination:
         """Pending recomputes, marks and the metrics lock, shared by every worker host. A
-        flush job not taken within twice the broker's redelivery time counts as lost."""
+        flush job not started FLUSH_GRACE_SECONDS after it was due counts as lost (its worker
+        was killed holding it), so the next change schedules another."""
         return Coordination(
             self.database,
             lock_timeout=self.settings.lock_timeout,
-            flush_lost_after=2 * self.settings.visibility_timeout,
+            flush_lost_after=self.settings.recompute_delay + FLUSH_GRACE_SECONDS,
         )
 
     @cached_property
