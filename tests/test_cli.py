@@ -197,6 +197,20 @@ def test_bad_environment_names_the_variable(run, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 2 and "TRAINLOG_TIMEZONE" in result.output
 
 
+def test_doctor_counts_jobs_taken_by_workers_on_redis(
+    run, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that died holding jobs left them in `unacked`: 0 queued said nothing waits."""
+    import redis
+
+    monkeypatch.setenv("TRAINLOG_BROKER_URL", redis_url)
+    client = redis.Redis.from_url(redis_url)
+    client.hset("unacked", mapping={"tag-1": "[]", "tag-2": "[]"})
+    client.close()
+    doctor = json.loads(run("doctor", "--json").output)
+    assert "0 queued, 2 taken by workers and not finished" in doctor["broker"]["detail"]
+
+
 def test_doctor_json_on_embedded_default(run) -> None:
     result = run("doctor", "--json")
     assert result.exit_code == 0, result.output

@@ -12,7 +12,7 @@ from storage.settings import Settings
 from storage.sql.database import Database
 from storage.stores import Stores
 from workers.config import broker_and_backend, prepare_embedded_broker
-from workers.queues import queue_depth, set_aside
+from workers.queues import queue_depth, set_aside, taken_by_workers
 
 
 def _broker(settings: Settings) -> dict[str, Any]:
@@ -30,8 +30,10 @@ def _broker(settings: Settings) -> dict[str, Any]:
             broker, transport_options=transport_options(settings, broker), connect_timeout=3
         ) as connection:
             connection.ensure_connection(max_retries=1)
-        depth = queue_depth(settings)
+        depth, taken = queue_depth(settings), taken_by_workers(settings)
         queued = "queue depth not counted on this broker" if depth is None else f"{depth} queued"
+        if taken is not None:
+            queued += f", {taken} taken by workers and not finished"
         return {"ok": True, "detail": f"{shown_url(broker)} reachable, {queued}"}
     except Exception as error:
         return {"ok": False, "detail": f"{shown_url(broker)}: {error}"}

@@ -28,6 +28,22 @@ def queue_depth(settings: Settings) -> int | None:
     return None
 
 
+def taken_by_workers(settings: Settings) -> int | None:
+    """Messages workers took and have not finished (Redis's `unacked`): running, waiting for
+    their countdown, or held by a worker that died (back in the queue after the visibility
+    timeout). None on other brokers."""
+    broker, _ = broker_and_backend(settings)
+    if not broker.startswith(("redis://", "rediss://")):
+        return None
+    from workers.brokers.redis import Channel
+
+    client = _redis(broker)
+    try:
+        return int(client.hlen(Channel.unacked_key))
+    finally:
+        client.close()
+
+
 def set_aside(settings: Settings) -> tuple[int, str]:
     """How many unreadable messages the broker's transport set aside, and where they are."""
     broker, _ = broker_and_backend(settings)
