@@ -6,7 +6,7 @@ recompute write at a time. PostgreSQL serves several hosts; the embedded SQLite 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,16 +35,11 @@ Since = date | None  # None: recompute everything
 
 @dataclass(frozen=True)
 class Taken:
-    """Pending marks as a recompute read them: each athlete's first day (None: all) and the
-    stamp its mark had, which `Coordination.clear` compares."""
+    """Pending marks a recompute took: each athlete's first day (None: all) and the stamp
+    taking it left, which `Coordination.clear` compares."""
 
     since: dict[str, Since] = field(default_factory=dict)
     stamps: dict[str, float] = field(default_factory=dict)
-
-
-def _taken(rows: Iterable[Any]) -> Taken:
-    found = [(str(athlete), since, float(stamp)) for athlete, since, stamp in rows]
-    return Taken({a: since for a, since, _ in found}, {a: stamp for a, _, stamp in found})
 
 
 def _as_date(value: date | str) -> date:
@@ -56,10 +51,18 @@ class Coordination:
     """One database's coordination state. A flush mark older than `flush_lost_after` seconds
     belongs to a job that looks lost, so the next change schedules another."""
 
-    def __init__(self, database: Database, *, lock_timeout: float, flush_lost_after: float):
+    def __init__(
+        self,
+        database: Database,
+        *,
+        lock_timeout: float,
+        flush_lost_after: float,
+        taken_lost_after: float,
+    ):
         self.database = database
         self.lock_timeout = lock_timeout
         self.flush_lost_after = flush_lost_after
+        self.taken_lost_after = taken_lost_after
         self.pending = sql_table("recompute_pending")
         self.marks = sql_table("coordination_marks")
         self._marks_of = sa.select(
@@ -68,7 +71,9 @@ class Coordination:
         athlete = self.pending.c.athleteId == sa.bindparam("athlete")
         self._mark_and_flush = PreparedStatement(
             sa.select(
-                sa.exists().where(athlete),
+                sa.exists().where(
+                    athlete, self.pending.c.markedAt >= sa.literal_column("0")
+                ),  # untaken
                 sa.select(self.pending.c.since).where(athlete).scalar_subquery(),
                 sa.select(self.marks.c.markedAt)
                 .where(self.marks.c.name == sa.bindparam("flush"))
@@ -106,22 +111,35 @@ class Coordination:
             connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
 
     def take_pending(self, athlete: str) -> Taken:
-        """One athlete's mark, if there is one, left in place until `clear`."""
-        with self.database.transaction() as connection:
-            rows = connection.execute(self._marks_of.where(self.pending.c.athleteId == athlete))
-            return _taken(rows)
+        """One athlete's mark, unless a running recompute has taken it (see `take_all_pending`)."""
+        with self._changing() as connection:
+            return self._take(connection, self.pending.c.athleteId == athlete)
 
     def take_all_pending(self) -> Taken:
-        """Every pending athlete, left in place until `clear` (a worker killed mid-recompute,
-        or a database that went away, leaves them for the next run), and the flush mark
-        removed: a change from now on schedules the next flush."""
+        """Every pending athlete no running recompute has taken, and the flush mark removed:
+        a change from now on schedules the next flush. Taken marks stay until `clear`,
+        stamped as taken (a negative `markedAt`, the time taken): a worker killed
+        mid-recompute, or a database that went away, leaves them, and once `taken_lost_after`
+        (the hard time limit, which no run outlives) has passed the next run takes them."""
         with self._changing() as connection:
             connection.execute(self.marks.delete().where(self.marks.c.name == FLUSH))
-            return _taken(connection.execute(self._marks_of))
+            return self._take(connection, sa.true())
+
+    def _take(self, connection: Connection, which: Any) -> Taken:
+        now = time.time()
+        free = sa.and_(which, self.pending.c.markedAt > -(now - self.taken_lost_after))
+        rows = connection.execute(self._marks_of.where(free)).all()
+        if not rows:
+            return Taken()
+        c = self.pending.c
+        stamp = sa.update(self.pending).where(c.athleteId == sa.bindparam("a"))
+        connection.execute(stamp.values(markedAt=-now), [{"a": row[0]} for row in rows])
+        return Taken({str(a): since for a, since, _ in rows}, {str(a): -now for a, _, _ in rows})
 
     def clear(self, taken: Taken) -> None:
-        """Remove the marks a finished recompute took, except those a change moved since
-        (each change stamps its mark anew): they stay for the next flush."""
+        """Remove the marks a finished recompute took, except those a change stamped anew
+        since (it may have come after the recompute read its inputs): the next flush does
+        them."""
         if not taken.stamps:
             return
         c = self.pending.c
@@ -130,6 +148,19 @@ class Coordination:
         )
         with self._changing() as connection:
             connection.execute(unchanged, [{"a": a, "s": s} for a, s in taken.stamps.items()])
+
+    def release(self, taken: Taken) -> None:
+        """Give back the marks of a recompute that failed, still as taken, for its retry or
+        the next flush to take at once."""
+        if not taken.stamps:
+            return
+        c = self.pending.c
+        mine = sa.update(self.pending).where(
+            c.athleteId == sa.bindparam("a"), c.markedAt == sa.bindparam("s")
+        )
+        rows = [{"a": a, "s": s} for a, s in taken.stamps.items()]
+        with self._changing() as connection:
+            connection.execute(mine.values(markedAt=time.time()), rows)
 
     def pending_athletes(self) -> dict[str, Since]:
         """The athletes waiting for a recompute, left in place (for monitors)."""

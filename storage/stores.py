@@ -48,6 +48,7 @@ class Stores:
             self.database,
             lock_timeout=self.settings.lock_timeout,
             flush_lost_after=self.settings.recompute_delay + FLUSH_GRACE_SECONDS,
+            taken_lost_after=self.settings.task_time_limit,
         )
 
     @cached_property

@@ -3,14 +3,20 @@ out. tasks/registry.py gives each its public name and queue; workers/ runs them 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from storage.coordination import Coordination, Taken
 from storage.errors import PersistenceError
 from storage.sql.prepared import FetchedRow
 from tasks import maintenance, reconcile, sessions
 from tasks import rows as row_jobs
 from tasks.context import JobContext
 from tasks.metrics import recompute
+
+log = logging.getLogger(__name__)
 
 
 def queue_recompute(
@@ -83,10 +89,13 @@ def recompute_daily_metrics(
     if athlete in taken.since:
         marked = taken.since[athlete]
         start = None if start is None or marked is None else min(start, marked)
-    summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
-    if summary["from"] is not None:
-        weeks_from = recompute.weekly_since(start, summary["from"])
-        context.enqueue(recompute_weekly_metrics, athlete, weeks_from and weeks_from.isoformat())
+    with _giving_back(coordination, taken):
+        summary = recompute.recompute_daily(context.stores, {athlete: start})[athlete]
+        if summary["from"] is not None:
+            weeks_from = recompute.weekly_since(start, summary["from"])
+            context.enqueue(
+                recompute_weekly_metrics, athlete, weeks_from and weeks_from.isoformat()
+            )
     coordination.clear(taken)  # only now: a job that fails or is killed leaves the mark
     return {"athleteId": athlete, **summary}
 
@@ -105,9 +114,24 @@ def recompute_pending(context: JobContext) -> dict[str, Any]:
     is done, so a run that fails or is killed leaves them for the next."""
     coordination = context.stores.coordination
     taken = coordination.take_all_pending()
-    result = recompute.recompute_many(context.stores, taken.since)
+    with _giving_back(coordination, taken):
+        result = recompute.recompute_many(context.stores, taken.since)
     coordination.clear(taken)
     return result
+
+
+@contextmanager
+def _giving_back(coordination: Coordination, taken: Taken) -> Iterator[None]:
+    """A recompute that fails gives its marks back for its retry; if that fails too (the
+    database went away), they are taken again once they look abandoned."""
+    try:
+        yield
+    except BaseException:
+        try:
+            coordination.release(taken)
+        except Exception as error:  # the recompute's own error is the one to raise
+            log.warning("could not give back pending marks: %s", error)
+        raise
 
 
 def nightly_rollup(context: JobContext) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_a_lost_flush_is_scheduled_again_and_a_failed_one_gives_back(
     assert shared.mark_pending("b", date(2026, 3, 5))
     _age_flush(shared, 1.5 * shared.flush_lost_after)
     assert shared.mark_pending("b", date(2026, 3, 6)) is True  # the old job looks lost
-    shared.take_all_pending()  # the flush failed (or its worker was killed): nothing cleared
+    shared.release(shared.take_all_pending())  # the flush failed: it gives its marks back
     assert shared.mark_pending("c", date(2026, 4, 1)) is True  # a flush is scheduled again
     assert shared.take_all_pending().since == {"b": date(2026, 3, 5), "c": date(2026, 4, 1)}
 
@@ -100,13 +100,34 @@ def test_a_flush_that_could_not_be_sent_is_scheduled_by_the_next_mark(
 
 
 def test_a_change_during_a_recompute_keeps_its_mark(shared: Coordination) -> None:
-    """The recompute may have read its inputs before the change: the mark must outlive it."""
+    """The recompute may have read its inputs before the change: the mark must outlive it,
+    also when another flush is scheduled meanwhile (a covered mark with a live flush would
+    otherwise be answered without a write)."""
     shared.mark_pending("a", date(2026, 3, 5))
     shared.mark_pending("b", date(2026, 3, 5))
     taken = shared.take_all_pending()
-    assert shared.mark_pending("a", date(2026, 3, 9)) is True  # later, but after the read
+    assert shared.mark_pending("c", date(2026, 3, 1)) is True  # the next flush is scheduled
+    assert shared.mark_pending("a", date(2026, 3, 9)) is False  # later, after the read
     shared.clear(taken)
-    assert shared.pending_athletes() == {"a": date(2026, 3, 5)}
+    assert shared.pending_athletes() == {"a": date(2026, 3, 5), "c": date(2026, 3, 1)}
+    single = shared.take_pending("a")  # recompute_daily_metrics of one athlete
+    shared.mark_pending("a", date(2026, 3, 9))
+    shared.clear(single)
+    assert "a" in shared.pending_athletes()
+
+
+def test_a_running_recompute_keeps_its_marks_from_the_next_until_it_looks_lost(
+    shared: Coordination,
+) -> None:
+    shared.mark_pending("a", date(2026, 3, 5))
+    first = shared.take_all_pending()
+    shared.mark_pending("b", date(2026, 3, 5))
+    assert shared.take_all_pending().since == {"b": date(2026, 3, 5)}  # not a's again
+    assert shared.take_pending("a").since == {}
+    shared.taken_lost_after = 0  # its worker was killed: past the hard time limit
+    assert shared.take_all_pending().since == {"a": date(2026, 3, 5), "b": date(2026, 3, 5)}
+    shared.clear(first)  # a late finish of the first clears nothing it no longer holds
+    assert set(shared.pending_athletes()) == {"a", "b"}
 
 
 def test_marks_are_named_values(shared: Coordination) -> None:

@@ -166,14 +166,20 @@ def test_a_recompute_waits_for_the_one_holding_the_lock_and_loses_nothing(hosts:
 
 def test_a_host_killed_mid_recompute_leaves_its_athletes_to_the_next(tmp_path: Path) -> None:
     """A flush took an athlete's mark and waits for the metrics lock (held here) when its
-    host is SIGKILLed. The mark stays in SQL: the next change's flush, on the other host,
-    recomputes that athlete too."""
+    host is SIGKILLed. The mark stays in SQL, taken: the other host's flushes leave it while
+    its taker might still run, and once the hard time limit has passed (Redis hands the
+    killed job out again after the visibility timeout) it is taken and recomputed."""
     from storage.coordination import FLUSH, METRICS_LOCK
     from storage.sql.named_locks import holding
 
     with redis_database() as broker, postgres_database() as database:
         shared = tmp_path / "shared-mount" / "exports"
-        doomed, rescuer = (host_settings(tmp_path, n, broker, database, shared) for n in "ab")
+        doomed, rescuer = (
+            host_settings(tmp_path, n, broker, database, shared).with_(
+                task_soft_time_limit=10, task_time_limit=15, visibility_timeout=20
+            )
+            for n in "ab"
+        )
         stores = Stores(doomed)
         stores.initialize()
         client = TrainlogClient(doomed)
@@ -193,7 +199,8 @@ def test_a_host_killed_mid_recompute_leaves_its_athletes_to_the_next(tmp_path: P
             with WorkerProcess(rescuer, name="rescuer", concurrency=1):
                 other = activity(3, athlete="other", day="2026-11-05")
                 client.run("ingest_activities", [other], timeout=TIMEOUT)
-                assert wait_for(lambda: daily.read_frame({"athleteId": "k"}).shape[0] == 3, 60)
+                assert wait_for(lambda: daily.read_frame({"athleteId": "other"}).shape[0], 30)
+                assert wait_for(lambda: daily.read_frame({"athleteId": "k"}).shape[0] == 3, 90)
                 assert wait_for(lambda: not coordination.pending_athletes(), 30)
         finally:
             client.close()
