@@ -66,12 +66,12 @@ def _read_identity(path: Path) -> str | None:
 
 
 def check_export_folder_present(stores: Stores) -> None:
-    """UNAVAILABLE (retried) when the export folder went since this process started: it is
-    missing, or its identity file is (a shared folder no longer mounted leaves an empty
-    mount point), so no session file lands in a folder only this host sees."""
+    """UNAVAILABLE (retried) when the export folder is missing, or, once a worker registered
+    it, its identity file is (a shared folder not mounted leaves an empty mount point), so no
+    session file lands in a folder only this host sees."""
     folder = stores.settings.export_dir
     if not folder.is_dir() or (
-        stores.export_identity_seen and not (folder / IDENTITY_FILE).exists()
+        stores.export_folder_registered and not (folder / IDENTITY_FILE).exists()
     ):
         raise Unavailable(
             f"the export folder {folder} is missing or no longer holds its identity file "
@@ -102,7 +102,10 @@ def check_export_folder(stores: Stores) -> None:
     if registered["identity"] != identity and stores.database.dialect == "sqlite":
         log.warning("export folder moved from %s to %s: adopted", registered["path"], folder)
         adopt_export_folder(stores)
-    elif registered["identity"] != identity and created and registered["path"] == str(folder):
+        return
+    if registered["identity"] != identity and created:
+        (folder / IDENTITY_FILE).unlink(missing_ok=True)  # not ours to leave in that folder
+    if registered["identity"] != identity and created and registered["path"] == str(folder):
         raise ConfigurationError(
             f"the export folder {folder} had no identity file ({IDENTITY_FILE}), though the "
             f"workers registered this path on {registered['host']}: if it is that folder and "

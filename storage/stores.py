@@ -27,9 +27,9 @@ class Stores:
         self.settings = settings
         self.csv = CsvStorage(settings.data_dir, lock_timeout=settings.lock_timeout)
         self._repositories: dict[str, Repository] = {}
-        # whether the export folder had its identity file at `prepare` (a worker's always):
-        # from then on a write finding it gone is refused (storage/export_folder.py)
-        self.export_identity_seen = False
+        # whether a worker registered the export folder (read at `prepare`): from then on a
+        # write into a folder without its identity file is refused (storage/export_folder.py)
+        self.export_folder_registered = False
 
     @cached_property
     def database(self) -> Database:
@@ -87,16 +87,16 @@ class Stores:
         """Ready for work (a worker, a CLI command): folders, then the schema. The embedded
         SQLite database migrates itself, so `trainlog demo` needs no step; PostgreSQL must be
         at the heads already (a MIGRATION error names the command to run)."""
-        from storage.export_folder import IDENTITY_FILE
+        from storage.export_folder import MARK
         from storage.migrations import create_schema, require_heads
 
         self._make_folders()
-        self.export_identity_seen = (self.settings.export_dir / IDENTITY_FILE).exists()
         if self.database.dialect == "sqlite":
             create_schema(self.database)
         else:
             require_heads(self.database)
         self._adopt_legacy_state()
+        self.export_folder_registered = self.coordination.read_mark(MARK) is not None
 
     def _make_folders(self) -> None:
         for folder in (self.settings.data_dir, self.settings.export_dir, self.settings.import_dir):
