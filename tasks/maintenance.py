@@ -6,7 +6,7 @@ from typing import Any
 
 from storage import migrations
 from storage.errors import ValidationError
-from storage.placement import register_table_placement
+from storage.placement import claim_table_placement
 from storage.seeds.sync import ensure_imported, sync_seeds
 from storage.stores import Stores
 from storage.tables import DEFINITIONS
@@ -16,14 +16,17 @@ def apply_migrations(stores: Stores) -> dict[str, Any]:
     """SQL to head (serialised between runners), then every CSV file's header to its
     definition (missing columns added in place, every value and unknown column kept)."""
     sql = migrations.upgrade(stores.database)
-    register_table_placement(stores)  # what every worker on this database must use
+    differ = claim_table_placement(stores)  # what every worker on this database must use
     csv: dict[str, list[str]] = {}
     for table in DEFINITIONS:
         if stores.backend_of(table.name) == "csv":
             added = stores.csv.migrate_headers(table)
             if added:
                 csv[table.name] = added
-    return {"sql": sql, "csv": csv}
+    result: dict[str, Any] = {"sql": sql, "csv": csv}
+    if differ:  # the schema is upgraded all the same; workers keep the registered placement
+        result["placementDiffers"] = differ
+    return result
 
 
 def check_seed_updates(

@@ -86,13 +86,15 @@ def broker_and_backend(settings: Settings) -> tuple[str, str]:
     else:
         backend = f"db+sqlite:///{settings.home / 'results.sqlite'}"
     _check_schemes(broker, backend)
-    for name, url in (("TRAINLOG_BROKER_URL", broker), ("TRAINLOG_RESULT_BACKEND", backend)):
-        if url.startswith(("redis://", "rediss://")) and "password=" in url.partition("?")[2]:
-            raise ConfigurationError(  # redis-py would get the password twice and fail
-                f"{name} {shown_url(url)}: put the Redis password in the URL's user part "
-                "(redis://:PASSWORD@host:6379/0, percent-encoded), not in its query",
-                field=name.removeprefix("TRAINLOG_").lower(),
-            )
+    query = broker.partition("?")[2].split("&")
+    if broker.startswith(("redis://", "rediss://")) and any(
+        pair.partition("=")[0] == "password" for pair in query
+    ):
+        raise ConfigurationError(  # kombu would hand redis-py the password twice
+            f"TRAINLOG_BROKER_URL {shown_url(broker)}: put the Redis password in the URL's "
+            "user part (redis://:PASSWORD@host:6379/0, percent-encoded), not in its query",
+            field="broker_url",
+        )
     return broker, backend
 
 

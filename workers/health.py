@@ -58,7 +58,10 @@ def _database(settings: Settings) -> dict[str, Any]:
     a worker refuses to start otherwise."""
     from storage.migrations import require_heads
 
-    database = Database(settings.database_url)
+    try:
+        database = Database(settings.database_url)
+    except PersistenceError as error:  # a scheme trainlog has no driver for
+        return {"ok": False, "detail": str(error)}
     try:
         health = database.health()
         if database.dialect != "sqlite":

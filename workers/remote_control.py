@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from storage.options import shown_url
+
 Handler = Callable[..., Any]
 DEBUG_INSPECTIONS = frozenset({"objgraph", "memdump", "memsample"})  # heavy, writes files
 OBEYED_CONTROLS = frozenset({"enable_events", "heartbeat", "revoke"})
@@ -33,7 +35,24 @@ def obeyed_handlers(
         obeyed[name] = handler if reads or name in OBEYED_CONTROLS else _refusal(name)
     if "revoke" in handlers:
         obeyed["revoke"] = _without_terminate(handlers["revoke"])
+    if "conf" in handlers:
+        obeyed["conf"] = _urls_shown(handlers["conf"])
     return obeyed
+
+
+def _urls_shown(conf: Handler) -> Handler:
+    """Celery hides a URL's user:password, not a `?password=` in its query."""
+
+    def shown(state: Any, **options: Any) -> Any:
+        reply = conf(state, **options)
+        if isinstance(reply, dict):
+            return {
+                key: shown_url(value) if isinstance(value, str) and "://" in value else value
+                for key, value in reply.items()
+            }
+        return reply
+
+    return shown
 
 
 def _refusal(name: str) -> Handler:

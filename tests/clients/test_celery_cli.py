@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from storage.settings import settings_env
+from celery.utils.collections import AttributeDict
+from celery.worker.control import Panel
+
+from storage.settings import Settings, settings_env
 from tests.pipeline.conftest import Pipeline
+from workers.app import create_app
+from workers.remote_control import obeyed_handlers
 
 JOBS_DOC = Path(__file__).parents[2] / "docs" / "jobs.md"
 
@@ -62,3 +68,17 @@ def test_remote_commands_that_would_stop_or_change_a_worker_are_refused(
     assert redis_pipeline.client.run("ping", timeout=30)["pong"] is True
     done = celery(redis_pipeline, "inspect", "stats", "--timeout", "10")
     assert done.returncode == 0 and "pool" in done.stdout, done.stderr
+
+
+def test_the_conf_a_worker_reports_shows_no_password_in_a_url_query(tmp_path: Path) -> None:
+    """`celery inspect conf` (and Flower's config tab) from any broker client: Celery hides a
+    URL's user:password, not its `?password=`."""
+    settings = Settings.for_home(
+        tmp_path, result_backend="db+postgresql://u@db/results?password=S3CRET&sslmode=require"
+    )
+    app = create_app(settings)
+    kinds = {name: meta.type for name, meta in Panel.meta.items()}
+    conf = obeyed_handlers(Panel.data, kinds)["conf"]
+    reply = conf(AttributeDict(app=app, hostname="h"))
+    assert "S3CRET" not in json.dumps(reply, default=str)
+    assert reply["result_backend"].endswith("?password=***&sslmode=require")

@@ -61,12 +61,29 @@ def recompute_later(stores: Stores, since_by_athlete: dict[str, str]) -> bool:
         queue_recompute(context, since_by_athlete)
     except PersistenceError as error:
         click.echo(
-            f"warning: the metrics recompute could not be queued ({error}); the athletes stay "
-            "pending, and the next change a worker handles or the nightly rollup recomputes "
-            "them",
+            f"warning: the metrics recompute could not be queued ({error}); {_left(stores, since_by_athlete)}",
             err=True,
         )
         return False
     finally:
         context.close()
     return True
+
+
+def _left(stores: Stores, since_by_athlete: dict[str, str]) -> str:
+    """What became of the athletes: pending in SQL (the next flush or the nightly rollup
+    does them), or, where the database failed first, not marked at all."""
+    try:
+        unmarked = sorted(set(since_by_athlete) - set(stores.coordination.pending_athletes()))
+    except PersistenceError:
+        unmarked = sorted(since_by_athlete)
+    if not unmarked:
+        return (
+            "the athletes stay pending, and the next change a worker handles or the nightly "
+            "rollup recomputes them"
+        )
+    shown = ", ".join(unmarked[:10]) + (" ..." if len(unmarked) > 10 else "")
+    return (
+        f"not marked pending: {shown}; once the database is back, run `trainlog enqueue "
+        "recompute_daily_metrics ATHLETE SINCE` for each (SINCE from recomputeFrom)"
+    )

@@ -10,6 +10,7 @@ import click
 
 from storage import migrations
 from storage.errors import MigrationError
+from storage.placement import register_table_placement
 from storage.sql.database import Database
 from storage.stores import Stores
 from tasks import maintenance
@@ -49,6 +50,20 @@ def upgrade_command(ctx: click.Context, revision: str, as_json: bool) -> None:
         emit(migrations.upgrade(database, revision), as_json)
     finally:
         database.dispose()
+
+
+@migrate.command("register-placement")
+@JSON
+@click.pass_context
+@handled
+def register_placement_command(ctx: click.Context, as_json: bool) -> None:
+    """Register this TRAINLOG_TABLE_BACKENDS as the table placement every worker on the
+    database must use (after moving tables on purpose; workers that differ refuse to start)."""
+    stores = Stores(settings_from(ctx.find_root()))
+    try:
+        emit({"placement": register_table_placement(stores)}, as_json)
+    finally:
+        stores.close()
 
 
 @migrate.command("downgrade", context_settings={"ignore_unknown_options": True})
