@@ -60,9 +60,9 @@ def recompute_later(stores: Stores, since_by_athlete: dict[str, str]) -> bool:
     try:
         queue_recompute(context, since_by_athlete)
     except PersistenceError as error:
+        left = _left(stores, since_by_athlete)
         click.echo(
-            f"warning: the metrics recompute could not be queued ({error}); {_left(stores, since_by_athlete)}",
-            err=True,
+            f"warning: the metrics recompute could not be queued ({error}); {left}", err=True
         )
         return False
     finally:
