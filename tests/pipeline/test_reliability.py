@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ import pytest
 from celery import Celery
 from celery.result import AsyncResult
 
+from storage.sessions.exports import export_path
+from storage.sessions.model import parse_session
 from storage.sessions.schema import shipped_schema
 from storage.stores import Stores
 from tests.factories import session_payload
@@ -184,16 +185,17 @@ def test_export_failure_after_commit_is_retried_until_it_lands(redis_home) -> No
     settings, stores = redis_home
     payload = session_payload(12)
     client = TrainlogClient(settings)
-    with WorkerProcess(settings, name="retry") as worker:  # a worker refuses a file as folder
-        shutil.rmtree(settings.export_dir)  # its identity file too: the worker has started
-        settings.export_dir.write_text("not a folder: exports fail")  # root cannot write here
+    with WorkerProcess(settings, name="retry") as worker:
+        # the file's name is taken by a folder (root writes anywhere): the write fails after
+        # the rows, as on a full disk
+        taken = export_path(settings.export_dir, parse_session(payload))
+        taken.mkdir()
         result = client.send("save_session", payload)
         deadline = time.monotonic() + 30
         while "transient UNAVAILABLE" not in worker.log_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert stores.sessions.get(payload["_id"]) is not None  # SQL committed first
-        settings.export_dir.unlink()
-        settings.export_dir.mkdir()
+        taken.rmdir()
         value = result.get(timeout=60)
     assert Path(value["jsonPath"]).exists()
     assert stores.sessions.get(payload["_id"]).version == 1
