@@ -59,6 +59,18 @@ def snapshot(stores: Stores, table: str) -> pd.DataFrame:
     )
 
 
+def assert_same_metrics(incremental: Stores, scratch: Stores) -> None:
+    """Daily and weekly rows of athlete p alike, to 1e-9."""
+    for table in ("daily_metrics", "weekly_metrics"):
+        pd.testing.assert_frame_equal(
+            snapshot(incremental, table),
+            snapshot(scratch, table),
+            check_exact=False,
+            rtol=1e-9,
+            atol=1e-9,
+        )
+
+
 def fresh(root: Path, name: str) -> Stores:
     stores = Stores(Settings.for_home(root / name))
     stores.initialize()
@@ -120,14 +132,7 @@ def test_incremental_equals_full(before: list[dict], later: list[dict], cut: int
         rows.ingest_activities(scratch, rows_of(before, "b") + rows_of(additions, "l"))
         recompute.recompute_daily(scratch, {"p": None})
         recompute.recompute_weekly(scratch, {"p": None})
-        for table in ("daily_metrics", "weekly_metrics"):
-            pd.testing.assert_frame_equal(
-                snapshot(incremental, table),
-                snapshot(scratch, table),
-                check_exact=False,
-                rtol=1e-9,
-                atol=1e-9,
-            )
+        assert_same_metrics(incremental, scratch)
         inc_loads = incremental.repository("activities_metrics").read_frame()
         full_loads = scratch.repository("activities_metrics").read_frame()
         assert sorted(inc_loads["activityId"]) == sorted(full_loads["activityId"])
@@ -194,11 +199,4 @@ def test_moving_an_athletes_latest_activities_away_equals_full(
         kept = [row for row, b in zip(items, before, strict=True) if b["day"] < cut]
         rows.ingest_activities(scratch, kept)
         recompute.recompute_many(scratch, {"p": None})
-        for table in ("daily_metrics", "weekly_metrics"):
-            pd.testing.assert_frame_equal(
-                snapshot(incremental, table),
-                snapshot(scratch, table),
-                check_exact=False,
-                rtol=1e-9,
-                atol=1e-9,
-            )
+        assert_same_metrics(incremental, scratch)
