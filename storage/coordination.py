@@ -140,27 +140,21 @@ class Coordination:
         """Remove the marks a finished recompute took, except those a change stamped anew
         since (it may have come after the recompute read its inputs): the next flush does
         them."""
-        if not taken.stamps:
-            return
-        c = self.pending.c
-        unchanged = self.pending.delete().where(
-            c.athleteId == sa.bindparam("a"), c.markedAt == sa.bindparam("s")
-        )
-        with self._changing() as connection:
-            connection.execute(unchanged, [{"a": a, "s": s} for a, s in taken.stamps.items()])
+        self._still_taken(self.pending.delete(), taken)
 
     def release(self, taken: Taken) -> None:
-        """Give back the marks of a recompute that failed, still as taken, for its retry or
-        the next flush to take at once."""
+        """Give back the marks of a recompute that failed (those still as it took them), for
+        its retry or the next flush to take at once."""
+        self._still_taken(sa.update(self.pending).values(markedAt=time.time()), taken)
+
+    def _still_taken(self, statement: Any, taken: Taken) -> None:
+        """Run `statement` on each mark `taken` holds that no change has stamped since."""
         if not taken.stamps:
             return
         c = self.pending.c
-        mine = sa.update(self.pending).where(
-            c.athleteId == sa.bindparam("a"), c.markedAt == sa.bindparam("s")
-        )
-        rows = [{"a": a, "s": s} for a, s in taken.stamps.items()]
+        mine = statement.where(c.athleteId == sa.bindparam("a"), c.markedAt == sa.bindparam("s"))
         with self._changing() as connection:
-            connection.execute(mine.values(markedAt=time.time()), rows)
+            connection.execute(mine, [{"a": a, "s": s} for a, s in taken.stamps.items()])
 
     def pending_athletes(self) -> dict[str, Since]:
         """The athletes waiting for a recompute, left in place (for monitors)."""
